@@ -1,0 +1,267 @@
+// csp::chan<T>: Go's channels.
+//
+//   csp::chan<int> ch;          // make(chan int): unbuffered
+//   csp::chan<int> jobs(100);   // make(chan int, 100)
+//   ch.send(42);                // ch <- 42
+//   std::optional<int> v = ch.recv();   // v, ok := <-ch  (ok == v.has_value())
+//   ch.close();                 // close(ch)
+//   for (int x : jobs) { ... }  // for x := range jobs
+//
+// A chan is a handle: copies refer to the same channel. Every operation
+// works from goroutines on any scheduler thread and from plain threads
+// (which block their thread).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <iterator>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include <chan/detail/chan_state.hpp>
+#include <chan/detail/select_engine.hpp>
+
+namespace csp {
+
+/// Outcome of a non-blocking or timed channel operation.
+enum class chan_status {
+    ok,           // sent, or received a value
+    closed,       // receive: the channel is closed and drained
+    would_block,  // try_*: not ready now
+    timeout,      // *_for / *_until: the deadline passed first
+};
+
+/// Result of try_recv / recv_for / recv_until: the value if status == ok.
+template <class T>
+struct recv_result {
+    std::optional<T> value;
+    chan_status status = chan_status::would_block;
+
+    explicit operator bool() const noexcept { return status == chan_status::ok; }
+    T& operator*() & { return *value; }
+    T&& operator*() && { return std::move(*value); }
+    T* operator->() { return &*value; }
+};
+
+template <class T> class send_chan;
+template <class T> class recv_chan;
+
+template <class T>
+class chan {
+public:
+    using value_type = T;
+
+    /// An unbuffered channel (make(chan T)).
+    chan() : chan(std::size_t{0}) {}
+    /// A channel with room for `capacity` values (make(chan T, capacity));
+    /// 0 is unbuffered.
+    explicit chan(std::size_t capacity) : state_(new detail::chan_state<T>(capacity)) {}
+    /// The nil channel: sends and receives block forever, select never picks it.
+    static chan nil() noexcept { return chan(nullptr_tag{}); }
+
+    chan(const chan& o) noexcept : state_(o.state_) {
+        if (state_) state_->retain();
+    }
+    chan(chan&& o) noexcept : state_(std::exchange(o.state_, nullptr)) {}
+    chan& operator=(chan o) noexcept {
+        std::swap(state_, o.state_);
+        return *this;
+    }
+    ~chan() {
+        if (state_) state_->release();
+    }
+
+    /// Sends v, blocking until a receiver or buffer slot takes it. Throws
+    /// closed_channel_error if the channel is (or gets) closed; the value is
+    /// then left untouched.
+    template <class U = T>
+        requires std::is_constructible_v<T, U&&>
+    void send(U&& v) const {
+        with_value(std::forward<U>(v), [this](T& x) { run_send(x, true, nullptr); });
+    }
+
+    /// Receives a value; std::nullopt once the channel is closed and drained.
+    std::optional<T> recv() const {
+        std::optional<T> out;
+        run_recv(out, true, nullptr);
+        return out;
+    }
+
+    /// Sends only if that can happen now; returns false otherwise (the value
+    /// is not consumed). Throws closed_channel_error on a closed channel.
+    template <class U = T>
+        requires std::is_constructible_v<T, U&&>
+    bool try_send(U&& v) const {
+        bool sent = false;
+        with_value(std::forward<U>(v), [&](T& x) { sent = run_send(x, false, nullptr) >= 0; });
+        return sent;
+    }
+
+    /// Receives only if a value (or the close) is there now.
+    recv_result<T> try_recv() const {
+        recv_result<T> r;
+        r.status = run_recv(r.value, false, nullptr);
+        return r;
+    }
+
+    /// send with a deadline: chan_status::ok or chan_status::timeout.
+    template <class U = T>
+        requires std::is_constructible_v<T, U&&>
+    chan_status send_until(U&& v, std::chrono::steady_clock::time_point deadline) const {
+        chan_status st = chan_status::timeout;
+        with_value(std::forward<U>(v),
+                   [&](T& x) { st = run_send(x, true, &deadline) >= 0 ? chan_status::ok : chan_status::timeout; });
+        return st;
+    }
+    template <class U, class Rep, class Period>
+    chan_status send_for(U&& v, std::chrono::duration<Rep, Period> d) const {
+        return send_until(std::forward<U>(v), std::chrono::steady_clock::now() + d);
+    }
+
+    /// recv with a deadline: ok with the value, closed, or timeout.
+    recv_result<T> recv_until(std::chrono::steady_clock::time_point deadline) const {
+        recv_result<T> r;
+        r.status = run_recv(r.value, true, &deadline);
+        return r;
+    }
+    template <class Rep, class Period>
+    recv_result<T> recv_for(std::chrono::duration<Rep, Period> d) const {
+        return recv_until(std::chrono::steady_clock::now() + d);
+    }
+
+    /// Closes the channel: receivers drain what is buffered, then see
+    /// "closed"; blocked and later senders get closed_channel_error.
+    /// Closing a closed or nil channel throws closed_channel_error.
+    void close() const {
+        if (!state_) throw closed_channel_error("close of nil channel");
+        state_->close();
+    }
+
+    /// Values buffered now (len(ch)); capacity (cap(ch)).
+    std::size_t len() const noexcept { return state_ ? state_->len() : 0; }
+    std::size_t cap() const noexcept { return state_ ? state_->cap : 0; }
+    bool is_nil() const noexcept { return state_ == nullptr; }
+
+    friend bool operator==(const chan& a, const chan& b) noexcept { return a.state_ == b.state_; }
+
+    /// for (T v : ch): receives until the channel is closed and drained.
+    class iterator {
+    public:
+        using iterator_category = std::input_iterator_tag;
+        using value_type = T;
+        using difference_type = std::ptrdiff_t;
+        using pointer = T*;
+        using reference = T&;
+
+        iterator() = default;
+        explicit iterator(const chan* c) : c_(c) { ++*this; }
+        T& operator*() { return *v_; }
+        T* operator->() { return &*v_; }
+        iterator& operator++() {
+            v_ = c_->recv();
+            return *this;
+        }
+        void operator++(int) { ++*this; }
+        friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept { return !it.v_; }
+
+    private:
+        const chan* c_ = nullptr;
+        std::optional<T> v_;
+    };
+    iterator begin() const { return iterator(this); }
+    std::default_sentinel_t end() const noexcept { return {}; }
+
+    /// For select: the type-erased channel.
+    detail::chan_base* base() const noexcept { return state_; }
+
+private:
+    struct nullptr_tag {};
+    explicit chan(nullptr_tag) noexcept {}
+
+    // Moves from the caller's value only when it is an rvalue T; anything
+    // else is converted into a temporary first. Either way the caller's
+    // object is consumed only by a successful send.
+    template <class U, class F>
+    static void with_value(U&& v, F&& f) {
+        if constexpr (std::is_same_v<std::remove_cvref_t<U>, T> && !std::is_lvalue_reference_v<U> &&
+                      !std::is_const_v<std::remove_reference_t<U>>) {
+            f(v);
+        } else {
+            T tmp(std::forward<U>(v));
+            f(tmp);
+        }
+    }
+
+    int run_send(T& v, bool block, const std::chrono::steady_clock::time_point* deadline) const {
+        detail::select_case c{state_, &v, true, false};
+        return detail::select_impl(&c, 1, block, deadline);
+    }
+
+    chan_status run_recv(std::optional<T>& out, bool block,
+                         const std::chrono::steady_clock::time_point* deadline) const {
+        detail::select_case c{state_, &out, false, false};
+        int r = detail::select_impl(&c, 1, block, deadline);
+        if (r == detail::select_would_block) return chan_status::would_block;
+        if (r == detail::select_timed_out) return chan_status::timeout;
+        return c.ok ? chan_status::ok : chan_status::closed;
+    }
+
+    detail::chan_state<T>* state_ = nullptr;
+};
+
+/// A send-only view of a channel (Go's chan<- T): converts implicitly from
+/// chan<T>; receiving through it does not compile.
+template <class T>
+class send_chan {
+public:
+    send_chan() : c_(chan<T>::nil()) {}
+    send_chan(chan<T> c) noexcept : c_(std::move(c)) {}
+
+    template <class U = T> void send(U&& v) const { c_.send(std::forward<U>(v)); }
+    template <class U = T> bool try_send(U&& v) const { return c_.try_send(std::forward<U>(v)); }
+    template <class U, class Rep, class Period>
+    chan_status send_for(U&& v, std::chrono::duration<Rep, Period> d) const {
+        return c_.send_for(std::forward<U>(v), d);
+    }
+    template <class U>
+    chan_status send_until(U&& v, std::chrono::steady_clock::time_point t) const {
+        return c_.send_until(std::forward<U>(v), t);
+    }
+    void close() const { c_.close(); }
+    std::size_t len() const noexcept { return c_.len(); }
+    std::size_t cap() const noexcept { return c_.cap(); }
+    bool is_nil() const noexcept { return c_.is_nil(); }
+    detail::chan_base* base() const noexcept { return c_.base(); }
+    friend bool operator==(const send_chan& a, const send_chan& b) noexcept { return a.c_ == b.c_; }
+
+private:
+    chan<T> c_;
+};
+
+/// A receive-only view of a channel (Go's <-chan T): converts implicitly
+/// from chan<T>; sending or closing through it does not compile.
+template <class T>
+class recv_chan {
+public:
+    recv_chan() : c_(chan<T>::nil()) {}
+    recv_chan(chan<T> c) noexcept : c_(std::move(c)) {}
+
+    std::optional<T> recv() const { return c_.recv(); }
+    recv_result<T> try_recv() const { return c_.try_recv(); }
+    template <class Rep, class Period>
+    recv_result<T> recv_for(std::chrono::duration<Rep, Period> d) const { return c_.recv_for(d); }
+    recv_result<T> recv_until(std::chrono::steady_clock::time_point t) const { return c_.recv_until(t); }
+    std::size_t len() const noexcept { return c_.len(); }
+    std::size_t cap() const noexcept { return c_.cap(); }
+    bool is_nil() const noexcept { return c_.is_nil(); }
+    typename chan<T>::iterator begin() const { return c_.begin(); }
+    std::default_sentinel_t end() const noexcept { return {}; }
+    detail::chan_base* base() const noexcept { return c_.base(); }
+    friend bool operator==(const recv_chan& a, const recv_chan& b) noexcept { return a.c_ == b.c_; }
+
+private:
+    chan<T> c_;
+};
+
+}  // namespace csp

@@ -1,0 +1,47 @@
+// The goroutine runtime's internal interface: what channels, timers and
+// go() need from the scheduler threads. See src/fiber/proc.cpp for the
+// scheduling policy.
+#pragma once
+
+#include <cstddef>
+#include <exception>
+
+#include <boost/context/stack_context.hpp>
+#include <boost/fiber/context.hpp>
+#include <boost/fiber/detail/spinlock.hpp>
+
+namespace csp::detail {
+
+/// True on a runtime scheduler thread while a goroutine runs; false on plain
+/// threads (they block their thread instead of parking a fiber).
+bool in_goroutine() noexcept;
+
+/// Makes a parked or new goroutine runnable. Callable from anywhere: from a
+/// goroutine it becomes the next to run on this thread (Go's runnext), from
+/// elsewhere it goes to the global queue and an idle scheduler is woken.
+void make_ready(boost::fibers::context* ctx) noexcept;
+
+/// Parks the running goroutine; `lk` is released by the next fiber right
+/// after the switch. Returns when some make_ready() resumed it.
+void park_current(boost::fibers::detail::spinlock_lock& lk) noexcept;
+
+/// Number of scheduler threads (starts the runtime).
+std::size_t procs();
+
+/// Bookkeeping of a goroutine's body: reports an escaped exception like a Go
+/// panic, then lets the scheduler know it is about to terminate.
+void goroutine_panicked(std::exception_ptr e) noexcept;
+void goroutine_started() noexcept;
+void goroutine_finished() noexcept;
+
+/// Pooled fiber stacks: address space reserved with a guard page below,
+/// pages touched only when used, recycled through per-thread caches.
+struct pooled_stack {
+    std::size_t size;
+    boost::context::stack_context allocate();
+    void deallocate(boost::context::stack_context& sctx) noexcept;
+};
+
+std::size_t default_stack_size() noexcept;
+
+}  // namespace csp::detail

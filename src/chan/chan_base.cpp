@@ -1,0 +1,26 @@
+#include <chan/detail/chan_base.hpp>
+
+#include <mutex>
+
+namespace csp::detail {
+
+void chan_base::close() {
+    wake_list wl;
+    {
+        std::lock_guard lk(mu);
+        if (closed) throw closed_channel_error("close of closed channel");
+        closed = true;
+        // Blocked receivers get "closed" (the buffer is empty if any wait);
+        // blocked senders get closed_channel_error.
+        recvq.claim_all_failed(wl);
+        sendq.claim_all_failed(wl);
+    }
+    wl.wake_all();
+}
+
+std::size_t chan_base::len() noexcept {
+    std::lock_guard lk(mu);
+    return buffered_locked();
+}
+
+}  // namespace csp::detail

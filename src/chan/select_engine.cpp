@@ -1,0 +1,155 @@
+#include <chan/detail/select_engine.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <thread>
+
+#include <fiber/detail/parker.hpp>
+#include <fiber/detail/runtime.hpp>
+
+namespace csp::detail {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+/// A few elements on the stack, more on the heap: no allocation for the
+/// selects people write by hand.
+template <class T, int N>
+class small_array {
+public:
+    explicit small_array(int n) : data_(n <= N ? inline_ : (heap_ = std::make_unique<T[]>(n)).get()) {}
+    T& operator[](int i) noexcept { return data_[i]; }
+
+private:
+    T inline_[N];
+    std::unique_ptr<T[]> heap_;
+    T* data_;
+};
+
+std::uint32_t fast_random() noexcept {
+    thread_local std::uint64_t s = 0x853c49e6748fea9bull ^ reinterpret_cast<std::uintptr_t>(&s);
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return static_cast<std::uint32_t>(s >> 32);
+}
+
+/// The channels of a select, each locked once, in address order (Go's
+/// lockorder): two selects over the same channels cannot deadlock.
+class lock_set {
+public:
+    lock_set(select_case* cases, int* order, int n) noexcept : cases_(cases), order_(order), n_(n) {
+        std::sort(order_, order_ + n_, [cases](int a, int b) { return cases[a].ch < cases[b].ch; });
+    }
+    void lock() noexcept {
+        chan_base* prev = nullptr;
+        for (int k = 0; k < n_; ++k) {
+            chan_base* c = cases_[order_[k]].ch;
+            if (c != prev) c->mu.lock();
+            prev = c;
+        }
+    }
+    void unlock() noexcept {
+        chan_base* prev = nullptr;
+        for (int k = n_ - 1; k >= 0; --k) {
+            chan_base* c = cases_[order_[k]].ch;
+            if (c != prev) c->mu.unlock();
+            prev = c;
+        }
+    }
+
+private:
+    select_case* cases_;
+    int* order_;
+    int n_;
+};
+
+[[noreturn]] void throw_send_on_closed() { throw closed_channel_error("send on closed channel"); }
+
+/// No case can ever proceed (only nil channels): block forever, or until the
+/// deadline, as Go does.
+int block_without_cases(const clock::time_point* deadline) {
+    parker p;
+    if (deadline) {
+        p.park_until(*deadline, [] {});
+        return select_timed_out;
+    }
+    p.park([] {});
+    return select_timed_out;  // not reached: nobody can claim p
+}
+
+}  // namespace
+
+int select_impl(select_case* cases, int n, bool block, const clock::time_point* deadline) {
+    // Poll order: a random permutation of the non-nil cases, so the choice
+    // among ready cases is uniform (Go's pollorder).
+    small_array<int, 8> poll(n);
+    small_array<int, 8> order(n);
+    int active = 0;
+    for (int i = 0; i < n; ++i) {
+        if (!cases[i].ch) continue;
+        int j = static_cast<int>(fast_random() % static_cast<std::uint32_t>(active + 1));
+        poll[active] = poll[j];
+        poll[j] = i;
+        order[active] = i;
+        ++active;
+    }
+    if (active == 0) return block ? block_without_cases(deadline) : select_would_block;
+
+    lock_set locks(cases, &order[0], active);
+    wake_list wl;
+    locks.lock();
+    for (int k = 0; k < active; ++k) {
+        select_case& c = cases[poll[k]];
+        op_result r = c.is_send ? c.ch->try_send_locked(c.data, wl) : c.ch->try_recv_locked(c.data, c.ok, wl);
+        if (r == op_result::not_ready) continue;
+        locks.unlock();
+        wl.wake_all();  // after the locks are dropped
+        if (r == op_result::closed) throw_send_on_closed();
+        return poll[k];
+    }
+    if (!block || (deadline && *deadline <= clock::now())) {
+        locks.unlock();
+        return block ? select_timed_out : select_would_block;
+    }
+
+    // Nothing ready: queue one waiter per case and park. Whoever claims our
+    // parker does the transfer for its case and wakes us.
+    parker self;
+    small_array<waiter, 8> ws(n);
+    for (int k = 0; k < active; ++k) {
+        int i = order[k];
+        waiter& w = ws[i];
+        w.owner = &self;
+        w.data = cases[i].data;
+        w.index = i;
+        cases[i].ch->queue(cases[i].is_send).push_back(&w);
+    }
+    auto unlock = [&locks]() noexcept { locks.unlock(); };
+    if (deadline) self.park_until(*deadline, unlock);
+    else self.park(unlock);
+
+    const int won = self.claimed();
+    // The claimer unlinked the winning waiter; the others are still queued
+    // (or were dropped as stale by a channel that met them).
+    if (active > 1 || won == parker::aborted) {
+        locks.lock();
+        for (int k = 0; k < active; ++k) {
+            int i = order[k];
+            cases[i].ch->queue(cases[i].is_send).remove(&ws[i]);
+        }
+        locks.unlock();
+    }
+    if (won == parker::aborted) return select_timed_out;
+    const int i = won - 1;
+    if (cases[i].is_send) {
+        if (!ws[i].success) throw_send_on_closed();  // woken by close
+    } else {
+        cases[i].ok = ws[i].success;
+    }
+    return i;
+}
+
+}  // namespace csp::detail

@@ -1,0 +1,74 @@
+#include <fiber/detail/parker.hpp>
+
+#include <fiber/detail/runtime.hpp>
+#include <fiber/detail/timer_node.hpp>
+
+namespace csp::detail {
+
+namespace {
+thread_local thread_blocker tl_blocker;
+
+// A deadline timer for a parked goroutine: aborts the wait unless a partner
+// claimed it first.
+struct deadline_timer : timer_node {
+    parker* owner;
+};
+
+void abort_wait(timer_node* n) noexcept {
+    parker* p = static_cast<deadline_timer*>(n)->owner;
+    if (p->try_claim(parker::aborted)) p->wake();
+}
+}  // namespace
+
+parker::parker() noexcept {
+    if (in_goroutine()) ctx = boost::fibers::context::active();
+    else blocker = &tl_blocker;
+}
+
+void parker::wake() noexcept {
+    if (boost::fibers::context* c = ctx) {
+        // Barrier: the owner holds park_lock until it has switched away.
+        park_lock.lock();
+        park_lock.unlock();
+        make_ready(c);
+        return;
+    }
+    thread_blocker* b = blocker;
+    std::lock_guard lk(b->mu);
+    b->woken = true;
+    b->cv.notify_one();
+}
+
+void parker::park_fiber(boost::fibers::detail::spinlock_lock& lk) noexcept { park_current(lk); }
+
+bool parker::arm_timer_and_park(std::chrono::steady_clock::time_point deadline,
+                                boost::fibers::detail::spinlock_lock& lk) noexcept {
+    deadline_timer t;
+    t.when = deadline;
+    t.fire = abort_wait;
+    t.owner = this;
+    timer_start(&t);
+    park_current(lk);
+    // Claimed by a partner: make sure the timer is gone, or done firing,
+    // before `t` goes out of scope.
+    timer_stop(&t);
+    return claimed() != aborted;
+}
+
+void parker::park_thread(const std::chrono::steady_clock::time_point* deadline) {
+    thread_blocker* b = blocker;
+    std::unique_lock lk(b->mu);
+    if (deadline) {
+        if (!b->cv.wait_until(lk, *deadline, [b] { return b->woken; })) {
+            // Timed out: abort, unless a partner claimed us meanwhile; then
+            // its wake-up is on the way and the transfer is done or under way.
+            if (try_claim(aborted)) return;
+            b->cv.wait(lk, [b] { return b->woken; });
+        }
+    } else {
+        b->cv.wait(lk, [b] { return b->woken; });
+    }
+    b->woken = false;
+}
+
+}  // namespace csp::detail

@@ -1,0 +1,252 @@
+#include "proc.hpp"
+
+#include <boost/fiber/type.hpp>
+
+#include "runtime.hpp"
+
+namespace csp::detail {
+
+namespace {
+
+using boost::fibers::context;
+
+constexpr std::uint32_t dispatcher_every = 64;   // picks between Boost dispatcher runs
+constexpr std::uint32_t terminated_batch = 32;   // terminated fibers that trigger a free
+constexpr std::uint32_t runnext_limit = 32;      // runnext chain before the queue gets a turn
+constexpr std::uint32_t timer_check_every = 16;  // picks between timer checks
+constexpr int spin_rounds = 2000;                // about 20-40 us of looking for work
+
+bool is_pinned(context* ctx) noexcept { return ctx->is_context(boost::fibers::type::pinned_context); }
+
+std::uint64_t next_random(std::uint64_t& s) noexcept {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return s;
+}
+
+}  // namespace
+
+proc::proc(runtime& rt, std::size_t index)
+    : rt_(rt),
+      index_(index),
+      sched_(context::active()->get_scheduler()),
+      rng_(0x9E3779B97F4A7C15ull * (index + 1)) {
+    register_proc(this);
+}
+
+context* proc::attach(context* ctx) noexcept {
+    if (!is_pinned(ctx)) sched_->attach_worker_context(ctx);
+    return ctx;
+}
+
+void proc::push_local(context* ctx) noexcept {
+    {
+        std::lock_guard lk(qmu_);
+        queue_.push_back(*ctx);
+        qlen_.fetch_add(1, std::memory_order_relaxed);
+    }
+    // Why: a parked thread may be waiting for exactly this work.
+    rt_.wakep();
+}
+
+context* proc::pop_local() noexcept {
+    if (qlen_.load(std::memory_order_relaxed) == 0) return nullptr;
+    std::lock_guard lk(qmu_);
+    if (queue_.empty()) return nullptr;
+    context* ctx = &queue_.front();
+    queue_.pop_front();
+    qlen_.fetch_sub(1, std::memory_order_relaxed);
+    return ctx;
+}
+
+void proc::awakened(context* ctx) noexcept {
+    if (ctx->is_context(boost::fibers::type::dispatcher_context)) {
+        dispatcher_ = ctx;  // kept aside: see pick_next
+        return;
+    }
+    if (is_pinned(ctx)) {
+        pinned_.push_back(*ctx);
+        return;
+    }
+    // Boost hands us fibers it made ready (yield, its own primitives, remote
+    // wake-ups): detach them so that any thread may run them.
+    sched_->detach_worker_context(ctx);
+    push_local(ctx);
+}
+
+void proc::push_runnext(context* ctx) noexcept {
+    if (runnext_) push_local(runnext_);
+    runnext_ = ctx;
+}
+
+void proc::park(context* self, boost::fibers::detail::spinlock_lock& lk) noexcept {
+    // Detached while parked: whichever thread wakes it may run it.
+    sched_->detach_worker_context(self);
+    sched_->suspend(lk);
+}
+
+context* proc::take_work() noexcept {
+    // Fairness: a chain of goroutines waking each other through runnext must
+    // not starve the queue (Go bounds it by the time slice it inherits).
+    if (runnext_ && (++runnext_streak_ < runnext_limit || qlen_.load(std::memory_order_relaxed) == 0)) {
+        context* ctx = runnext_;
+        runnext_ = nullptr;
+        return ctx;
+    }
+    runnext_streak_ = 0;
+    if (!pinned_.empty()) {
+        context* ctx = &pinned_.front();
+        pinned_.pop_front();
+        return ctx;
+    }
+    // Now and then the global queue first, so it is never starved (Go: 1/61).
+    if (picks_ % 61 == 0 && rt_.has_injected()) {
+        if (context* ctx = rt_.take_injected()) return ctx;
+    }
+    if (context* ctx = pop_local()) {
+        if (runnext_) {  // the streak ended: runnext waits behind the queue
+            push_local(runnext_);
+            runnext_ = nullptr;
+        }
+        return ctx;
+    }
+    if (runnext_) {
+        context* ctx = runnext_;
+        runnext_ = nullptr;
+        return ctx;
+    }
+    if (rt_.has_injected()) {
+        if (context* ctx = rt_.take_injected()) return ctx;
+    }
+    // Steal, starting at a random victim.
+    const std::size_t n = rt_.size();
+    if (n > 1) {
+        const std::size_t start = next_random(rng_) % n;
+        for (std::size_t k = 0; k < n; ++k) {
+            proc& victim = rt_.at((start + k) % n);
+            if (&victim == this || !victim.has_stealable()) continue;
+            if (context* ctx = victim.steal_into(*this)) return ctx;
+        }
+    }
+    return nullptr;
+}
+
+context* proc::steal_into(proc& thief) noexcept {
+    context* first = nullptr;
+    std::unique_lock lk(qmu_, std::try_to_lock);
+    if (!lk.owns_lock()) return nullptr;  // contended: try another victim
+    std::size_t take = (qlen_.load(std::memory_order_relaxed) + 1) / 2;
+    queue_t batch;
+    while (take-- > 0 && !queue_.empty()) {
+        context* ctx = &queue_.front();
+        queue_.pop_front();
+        qlen_.fetch_sub(1, std::memory_order_relaxed);
+        if (!first) first = ctx;
+        else batch.push_back(*ctx);
+    }
+    lk.unlock();
+    if (!batch.empty()) {
+        std::lock_guard tl(thief.qmu_);
+        std::size_t moved = 0;
+        while (!batch.empty()) {
+            context* ctx = &batch.front();
+            batch.pop_front();
+            thief.queue_.push_back(*ctx);
+            ++moved;
+        }
+        thief.qlen_.fetch_add(moved, std::memory_order_relaxed);
+    }
+    return first;
+}
+
+context* proc::pick_next() noexcept {
+    ++picks_;
+    // Boost's dispatcher frees terminated fibers, moves fibers other threads
+    // woke through Boost into our queue, and fires Boost's sleep queue.
+    // Timers fire on the dispatcher too, never here in a parking fiber: a
+    // timer may have to wake the very goroutine that is parking (deadlock on
+    // its park_lock).
+    const bool timers_due = picks_ % timer_check_every == 0 && !rt_.timers.empty();
+    if (dispatcher_ && (remote_.load(std::memory_order_relaxed) || terminated_ >= terminated_batch ||
+                        timers_due || picks_ % dispatcher_every == 0)) {
+        remote_.store(false, std::memory_order_relaxed);
+        terminated_ = 0;
+        context* d = dispatcher_;
+        dispatcher_ = nullptr;
+        return d;
+    }
+    if (!dispatcher_ && !rt_.timers.empty()) rt_.timers.run_due(clock::now());  // we are the dispatcher
+    if (context* ctx = take_work()) return attach(ctx);
+    if (dispatcher_) {
+        // Nothing to run: the dispatcher idles in suspend_until.
+        context* d = dispatcher_;
+        dispatcher_ = nullptr;
+        return d;
+    }
+    return nullptr;  // we are the dispatcher: Boost calls suspend_until
+}
+
+bool proc::has_ready_fibers() const noexcept {
+    return runnext_ || !pinned_.empty() || qlen_.load(std::memory_order_relaxed) != 0;
+}
+
+bool proc::has_work() noexcept {
+    if (runnext_ || !pinned_.empty() || qlen_.load(std::memory_order_relaxed) != 0) return true;
+    if (remote_.load(std::memory_order_relaxed) || rt_.has_injected()) return true;
+    for (std::size_t i = 0; i < rt_.size(); ++i)
+        if (rt_.at(i).has_stealable()) return true;
+    return false;
+}
+
+void proc::suspend_until(std::chrono::steady_clock::time_point const& tp) noexcept {
+    // Spin first: a parked thread costs tens of microseconds to wake.
+    rt_.spinning.fetch_add(1, std::memory_order_seq_cst);
+    for (int i = 0; i < spin_rounds; ++i) {
+        if (has_work()) break;
+        if (!rt_.timers.empty() && rt_.timers.next_deadline() <= clock::now()) break;
+        for (int k = 0; k < 8; ++k) spin_pause();
+    }
+    rt_.spinning.fetch_sub(1, std::memory_order_seq_cst);
+    if (!rt_.timers.empty() && rt_.timers.run_due(clock::now()) > 0) return;
+    if (has_work()) return;
+    clock::time_point deadline = tp;
+    clock::time_point t = rt_.timers.next_deadline();
+    if (t < deadline) deadline = t;
+    park_thread(deadline);
+    if (!rt_.timers.empty()) rt_.timers.run_due(clock::now());
+}
+
+void proc::park_thread(clock::time_point deadline) noexcept {
+    std::unique_lock lk(park_mu_);
+    parked_ = true;
+    rt_.idle.fetch_add(1, std::memory_order_seq_cst);
+    // Why re-check after announcing: a waker adds work, then reads `idle`
+    // (both seq_cst); we announce, then read the queues. One of us sees the
+    // other, so work is never left with every thread asleep.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!unparked_ && !has_work() && deadline > clock::now()) {
+        if (deadline == clock::time_point::max()) park_cv_.wait(lk, [&] { return unparked_; });
+        else park_cv_.wait_until(lk, deadline, [&] { return unparked_; });
+    }
+    parked_ = false;
+    unparked_ = false;
+    rt_.idle.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+bool proc::unpark() noexcept {
+    std::lock_guard lk(park_mu_);
+    if (!parked_ || unparked_) return false;
+    unparked_ = true;
+    park_cv_.notify_one();
+    return true;
+}
+
+void proc::notify() noexcept {
+    // From another thread (Boost's schedule_from_remote): let the dispatcher
+    // run soon, and wake us if we sleep.
+    remote_.store(true, std::memory_order_seq_cst);
+    unpark();
+}
+
+}  // namespace csp::detail

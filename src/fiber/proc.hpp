@@ -1,0 +1,96 @@
+// proc: one scheduler thread's Boost.Fiber algorithm (Go's P).
+//
+// Policy, after Go's runtime/proc.go:
+//  - A goroutine made ready by a goroutine runs next on the waker's thread
+//    (runnext); the one it displaces goes to the tail of the local queue.
+//  - Other threads steal half of a local queue, only when they have nothing.
+//  - Idle threads spin briefly before they park; whoever adds stealable work
+//    wakes a parked thread only if no thread is spinning.
+//  - Boost's dispatcher context is kept aside, not in the queue: it runs when
+//    another thread handed this one a fiber through Boost (notify), when
+//    terminated fibers wait to be freed, periodically, and when idle.
+//  - Every fiber in a queue is detached from its scheduler, and attached to
+//    the thread that picks it, so any thread may run it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+
+#include <boost/fiber/algo/algorithm.hpp>
+#include <boost/fiber/context.hpp>
+#include <boost/fiber/scheduler.hpp>
+
+#include <fiber/detail/spin_mutex.hpp>
+
+namespace csp::detail {
+
+class runtime;
+
+class proc final : public boost::fibers::algo::algorithm {
+public:
+    using queue_t = boost::fibers::scheduler::ready_queue_type;
+
+    proc(runtime& rt, std::size_t index);
+
+    // boost::fibers::algo::algorithm
+    void awakened(boost::fibers::context* ctx) noexcept override;
+    boost::fibers::context* pick_next() noexcept override;
+    bool has_ready_fibers() const noexcept override;
+    void suspend_until(std::chrono::steady_clock::time_point const& tp) noexcept override;
+    void notify() noexcept override;
+
+    /// A goroutine made ready by code running on this thread.
+    void push_runnext(boost::fibers::context* ctx) noexcept;
+    /// Detaches the running goroutine and switches away; see park_current.
+    void park(boost::fibers::context* self, boost::fibers::detail::spinlock_lock& lk) noexcept;
+    void note_terminated() noexcept { ++terminated_; }
+
+    /// Moves up to half of this queue into `thief`; returns one to run.
+    boost::fibers::context* steal_into(proc& thief) noexcept;
+    bool has_stealable() const noexcept { return qlen_.load(std::memory_order_relaxed) != 0; }
+
+    /// Wakes this thread if it is parked; returns whether it was.
+    bool unpark() noexcept;
+
+    std::size_t index() const noexcept { return index_; }
+    boost::fibers::scheduler* sched() const noexcept { return sched_; }
+
+private:
+    void push_local(boost::fibers::context* ctx) noexcept;
+    boost::fibers::context* pop_local() noexcept;
+    boost::fibers::context* take_work() noexcept;
+    bool has_work() noexcept;
+    void park_thread(std::chrono::steady_clock::time_point deadline) noexcept;
+    boost::fibers::context* attach(boost::fibers::context* ctx) noexcept;
+
+    runtime& rt_;
+    const std::size_t index_;
+    boost::fibers::scheduler* sched_;
+
+    // Owner thread only.
+    boost::fibers::context* runnext_ = nullptr;
+    boost::fibers::context* dispatcher_ = nullptr;
+    queue_t pinned_;           // main context: never stolen
+    std::uint32_t picks_ = 0;
+    std::uint32_t runnext_streak_ = 0;
+    std::uint32_t terminated_ = 0;
+    std::uint64_t rng_;
+
+    // Shared with thieves.
+    alignas(64) spin_mutex qmu_;
+    queue_t queue_;
+    std::atomic<std::size_t> qlen_{0};
+    std::atomic<bool> remote_{false};  // Boost queued a fiber for us from another thread
+
+    // Parking.
+    std::mutex park_mu_;
+    std::condition_variable park_cv_;
+    bool parked_ = false;
+    bool unparked_ = false;
+};
+
+}  // namespace csp::detail

@@ -1,0 +1,149 @@
+#include "runtime.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include <boost/fiber/algo/algorithm.hpp>
+#include <boost/fiber/operations.hpp>
+
+#include <fiber/go.hpp>
+
+namespace csp::detail {
+
+namespace {
+thread_local proc* tl_proc = nullptr;
+
+std::size_t configured_procs() {
+    if (const char* s = std::getenv("CSP_PROCS")) {
+        long n = std::strtol(s, nullptr, 10);
+        if (n > 0) return static_cast<std::size_t>(n);
+    }
+    unsigned n = std::thread::hardware_concurrency();
+    return n ? n : 1;
+}
+}  // namespace
+
+std::atomic<runtime*> runtime::instance_{nullptr};
+
+proc* current_proc() noexcept { return tl_proc; }
+
+runtime& runtime::get() {
+    if (runtime* rt = instance_.load(std::memory_order_acquire)) return *rt;
+    static std::mutex start_mu;
+    std::lock_guard lk(start_mu);
+    if (runtime* rt = instance_.load(std::memory_order_acquire)) return *rt;
+    // Never destroyed: goroutines may still be blocked when main returns,
+    // and the scheduler threads must not run into destroyed state.
+    runtime* rt = new runtime();
+    instance_.store(rt, std::memory_order_release);
+    return *rt;
+}
+
+runtime::runtime() {
+    const std::size_t n = configured_procs();
+    procs_.assign(n, nullptr);
+    for (std::size_t i = 0; i < n; ++i) {
+        std::thread([this, i, n] {
+            boost::fibers::use_scheduling_algorithm<proc>(*this, i);
+            // use_scheduling_algorithm keeps the algorithm; find it again.
+            procs_[i] = tl_proc;
+            registered_.fetch_add(1, std::memory_order_acq_rel);
+            // Nobody steals before every proc is there.
+            while (registered_.load(std::memory_order_acquire) != n) std::this_thread::yield();
+            thread_main(i);
+        }).detach();
+    }
+    while (registered_.load(std::memory_order_acquire) != n) std::this_thread::yield();
+}
+
+void runtime::thread_main(std::size_t) {
+    // The thread's main context parks for good; the dispatcher and the
+    // goroutines run on this thread from now on.
+    boost::fibers::context::active()->suspend();
+}
+
+void runtime::inject(boost::fibers::context* ctx) noexcept {
+    {
+        std::lock_guard lk(inject_mu_);
+        inject_.push_back(*ctx);
+        inject_len_.fetch_add(1, std::memory_order_relaxed);
+    }
+    wakep();
+}
+
+boost::fibers::context* runtime::take_injected() noexcept {
+    std::lock_guard lk(inject_mu_);
+    if (inject_.empty()) return nullptr;
+    boost::fibers::context* ctx = &inject_.front();
+    inject_.pop_front();
+    inject_len_.fetch_sub(1, std::memory_order_relaxed);
+    return ctx;
+}
+
+void runtime::wakep() noexcept {
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with proc::park_thread
+    if (idle.load(std::memory_order_seq_cst) == 0 || spinning.load(std::memory_order_seq_cst) != 0) return;
+    for (proc* p : procs_)
+        if (p->unpark()) return;
+}
+
+bool in_goroutine() noexcept { return tl_proc != nullptr; }
+
+void make_ready(boost::fibers::context* ctx) noexcept {
+    if (proc* p = tl_proc) p->push_runnext(ctx);
+    else runtime::get().inject(ctx);
+}
+
+void park_current(boost::fibers::detail::spinlock_lock& lk) noexcept {
+    tl_proc->park(boost::fibers::context::active(), lk);
+}
+
+std::size_t procs() { return runtime::get().size(); }
+
+// proc registers itself for its thread when Boost constructs it.
+void register_proc(proc* p) noexcept { tl_proc = p; }
+
+namespace {
+std::atomic<panic_handler> the_panic_handler{nullptr};
+}
+
+void goroutine_panicked(std::exception_ptr e) noexcept {
+    if (panic_handler h = the_panic_handler.load(std::memory_order_acquire)) {
+        h(e);
+        return;
+    }
+    std::string what = "unknown exception";
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        what = ex.what();
+    } catch (...) {
+    }
+    std::fprintf(stderr, "panic: %s\n\ngoroutine exited with an uncaught exception\n", what.c_str());
+    std::fflush(stderr);
+    std::abort();
+}
+
+void goroutine_started() noexcept {}
+
+void goroutine_finished() noexcept {
+    if (proc* p = tl_proc) p->note_terminated();
+}
+
+}  // namespace csp::detail
+
+namespace csp {
+
+panic_handler set_panic_handler(panic_handler h) noexcept {
+    return detail::the_panic_handler.exchange(h, std::memory_order_acq_rel);
+}
+
+std::size_t procs() { return detail::procs(); }
+
+void yield() noexcept {
+    if (detail::in_goroutine()) boost::this_fiber::yield();
+    else std::this_thread::yield();
+}
+
+}  // namespace csp

@@ -1,0 +1,84 @@
+// runtime: the process-wide set of scheduler threads, the global queue and
+// the timer heap. Started on first use; lives until the process exits, like
+// Go's: when main returns, goroutines still blocked are simply dropped.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <boost/fiber/context.hpp>
+
+#include <fiber/detail/spin_mutex.hpp>
+#include <fiber/detail/timer_node.hpp>
+#include "proc.hpp"
+
+namespace csp::detail {
+
+class timer_heap {
+public:
+    void start(timer_node* n);
+    bool stop(timer_node* n) noexcept;
+    /// Fires every timer due at `now`; returns how many fired.
+    std::size_t run_due(clock::time_point now) noexcept;
+    clock::time_point next_deadline() const noexcept {
+        return clock::time_point(clock::duration(next_.load(std::memory_order_acquire)));
+    }
+    bool empty() const noexcept { return next_.load(std::memory_order_relaxed) == never; }
+
+private:
+    static constexpr clock::rep never = clock::duration::max().count();
+    void push(timer_node* n);
+    void erase(std::size_t i) noexcept;
+    void sift_up(std::size_t i) noexcept;
+    void sift_down(std::size_t i) noexcept;
+    void publish_next() noexcept;
+
+    std::mutex mu_;
+    std::vector<timer_node*> heap_;
+    std::atomic<clock::rep> next_{never};
+};
+
+class runtime {
+public:
+    static runtime& get();
+    static runtime* if_started() noexcept { return instance_.load(std::memory_order_acquire); }
+
+    std::size_t size() const noexcept { return procs_.size(); }
+    proc& at(std::size_t i) noexcept { return *procs_[i]; }
+
+    /// Global queue, for goroutines made ready outside the runtime.
+    void inject(boost::fibers::context* ctx) noexcept;
+    boost::fibers::context* take_injected() noexcept;
+    bool has_injected() const noexcept { return inject_len_.load(std::memory_order_relaxed) != 0; }
+
+    /// Wakes a parked scheduler thread if there is one and none is spinning
+    /// (Go's wakep). Called after adding stealable work.
+    void wakep() noexcept;
+
+    timer_heap timers;
+    std::atomic<int> idle{0};      // parked scheduler threads
+    std::atomic<int> spinning{0};  // threads looking for work before parking
+
+private:
+    runtime();
+    void thread_main(std::size_t index);
+
+    static std::atomic<runtime*> instance_;
+    std::vector<proc*> procs_;
+    std::atomic<std::size_t> registered_{0};
+    spin_mutex inject_mu_;
+    proc::queue_t inject_;
+    std::atomic<std::size_t> inject_len_{0};
+};
+
+/// The proc of the calling thread, or null outside the runtime.
+proc* current_proc() noexcept;
+/// Called by a proc on its own thread when Boost constructs it.
+void register_proc(proc* p) noexcept;
+
+}  // namespace csp::detail

@@ -1,0 +1,21 @@
+#include <fiber/sleep.hpp>
+
+#include <thread>
+
+#include <fiber/detail/parker.hpp>
+#include <fiber/detail/runtime.hpp>
+
+namespace csp {
+
+void sleep_until(std::chrono::steady_clock::time_point deadline) {
+    if (!detail::in_goroutine()) {
+        std::this_thread::sleep_until(deadline);
+        return;
+    }
+    if (deadline <= std::chrono::steady_clock::now()) return;
+    // A parker that nobody but its deadline timer can claim.
+    detail::parker p;
+    p.park_until(deadline, [] {});
+}
+
+}  // namespace csp
