@@ -12,8 +12,8 @@ void chan_base::close() {
         closed = true;
         // Blocked receivers get "closed" (the buffer is empty if any wait);
         // blocked senders get closed_channel_error.
-        recvq.claim_all_failed(wl);
-        sendq.claim_all_failed(wl);
+        recvq.claim_all(wl, false);
+        sendq.claim_all(wl, false);
     }
     wl.wake_all();
 }

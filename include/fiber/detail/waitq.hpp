@@ -53,13 +53,22 @@ public:
         return nullptr;
     }
 
-    /// Pops every claimable waiter, marks it failed and queues it for waking
-    /// (close of a channel).
-    void claim_all_failed(wake_list& wl) noexcept {
+    /// Pops every claimable waiter, sets its success flag and queues it for
+    /// waking (close of a channel: false; a wait_group reaching zero: true).
+    void claim_all(wake_list& wl, bool success) noexcept {
         while (waiter* w = claim_first()) {
-            w->success = false;
+            w->success = success;
             wl.push(w->owner);
         }
+    }
+
+    /// Blocks the caller until a claimer takes `w` (owned by `p`): queues it,
+    /// then parks, dropping `lk` (this queue's lock) once safe.
+    template <class Lock>
+    void wait(waiter& w, parker& p, Lock& lk) {
+        w.owner = &p;
+        push_back(&w);
+        p.park([&lk]() noexcept { lk.unlock(); });
     }
 
 private:
