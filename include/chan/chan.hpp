@@ -24,6 +24,11 @@
 
 namespace csp {
 
+/// Go's struct{}: the element type of channels that only signal.
+struct unit {
+    friend bool operator==(unit, unit) noexcept { return true; }
+};
+
 /// Outcome of a non-blocking or timed channel operation.
 enum class chan_status {
     ok,           // sent, or received a value

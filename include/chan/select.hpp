@@ -96,6 +96,11 @@ namespace detail {
 template <class C> struct is_default : std::false_type {};
 template <class F> struct is_default<default_case<F>> : std::true_type {};
 
+template <class C>
+void call_default(C& c) {
+    if constexpr (is_default<C>::value) call_handler(c.handler);
+}
+
 template <class... C>
 int run_select(const std::chrono::steady_clock::time_point* deadline, C&... cases) {
     constexpr int n_default = (0 + ... + (is_default<C>::value ? 1 : 0));
@@ -122,7 +127,7 @@ int run_select(const std::chrono::steady_clock::time_point* deadline, C&... case
     }
     const int r = select_impl(raw, n, n_default == 0, deadline);
     if (r == select_would_block) {
-        ((is_default<C>::value ? (call_default(cases), 0) : 0), ...);
+        (call_default(cases), ...);
         return default_position;
     }
     if (r == select_timed_out) return -1;
@@ -137,11 +142,6 @@ int run_select(const std::chrono::steady_clock::time_point* deadline, C&... case
     };
     (finish(cases), ...);
     return position[r];
-}
-
-template <class C>
-void call_default(C& c) {
-    if constexpr (is_default<C>::value) call_handler(c.handler);
 }
 
 }  // namespace detail
