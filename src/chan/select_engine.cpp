@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include <fiber/detail/parker.hpp>
@@ -80,9 +81,45 @@ int block_without_cases(const clock::time_point* deadline) {
     return select_timed_out;  // not reached: nobody can claim p
 }
 
+/// A plain send or receive: the one-case select without the arrays, the
+/// shuffling and the re-locking (the claimer already unlinked our waiter).
+int single_case(select_case& c, bool block, const clock::time_point* deadline) {
+    chan_base* ch = c.ch;
+    wake_list wl;
+    ch->mu.lock();
+    op_result r = c.is_send ? ch->try_send_locked(c.data, wl) : ch->try_recv_locked(c.data, c.ok, wl);
+    if (r != op_result::not_ready) {
+        ch->mu.unlock();
+        wl.wake_all();
+        if (r == op_result::closed) throw_send_on_closed();
+        return 0;
+    }
+    if (!block || (deadline && *deadline <= clock::now())) {
+        ch->mu.unlock();
+        return block ? select_timed_out : select_would_block;
+    }
+    parker self;
+    waiter w;
+    w.owner = &self;
+    w.data = c.data;
+    waitq& q = ch->queue(c.is_send);
+    q.push_back(&w);
+    auto unlock = [ch]() noexcept { ch->mu.unlock(); };
+    if (deadline && !self.park_until(*deadline, unlock)) {
+        std::lock_guard lk(ch->mu);
+        q.remove(&w);
+        return select_timed_out;
+    }
+    if (!deadline) self.park(unlock);
+    if (!w.success && c.is_send) throw_send_on_closed();  // woken by close
+    c.ok = w.success;
+    return 0;
+}
+
 }  // namespace
 
 int select_impl(select_case* cases, int n, bool block, const clock::time_point* deadline) {
+    if (n == 1 && cases[0].ch) return single_case(cases[0], block, deadline);
     // Poll order: a random permutation of the non-nil cases, so the choice
     // among ready cases is uniform (Go's pollorder).
     small_array<int, 8> poll(n);

@@ -1,5 +1,7 @@
 #include <fiber/detail/parker.hpp>
 
+#include <fiber/detail/spin_mutex.hpp>
+
 #include <fiber/detail/runtime.hpp>
 #include <fiber/detail/timer_node.hpp>
 
@@ -21,15 +23,20 @@ void abort_wait(timer_node* n) noexcept {
 }  // namespace
 
 parker::parker() noexcept {
-    if (in_goroutine()) ctx = boost::fibers::context::active();
-    else blocker = &tl_blocker;
+    goroutine_ref g = current_goroutine();
+    ctx = g.ctx;
+    home = g.proc;
+    if (!ctx) blocker = &tl_blocker;
 }
 
 void parker::wake() noexcept {
     if (boost::fibers::context* c = ctx) {
-        // Barrier: the owner holds park_lock until it has switched away.
-        park_lock.lock();
-        park_lock.unlock();
+        // Barrier: the owner holds park_lock until it has switched away. On
+        // the owner's own thread it has, or we would not be running.
+        if (!on_proc(home)) {
+            while (!park_lock.try_lock()) spin_pause();
+            park_lock.unlock();
+        }
         make_ready(c);
         return;
     }
@@ -39,7 +46,7 @@ void parker::wake() noexcept {
     b->cv.notify_one();
 }
 
-void parker::park_fiber(boost::fibers::detail::spinlock_lock& lk) noexcept { park_current(lk); }
+void parker::park_fiber(boost::fibers::detail::spinlock_lock& lk) noexcept { park_current(ctx, lk); }
 
 bool parker::arm_timer_and_park(std::chrono::steady_clock::time_point deadline,
                                 boost::fibers::detail::spinlock_lock& lk) noexcept {
@@ -48,7 +55,7 @@ bool parker::arm_timer_and_park(std::chrono::steady_clock::time_point deadline,
     t.fire = abort_wait;
     t.owner = this;
     timer_start(&t);
-    park_current(lk);
+    park_current(ctx, lk);
     // Claimed by a partner: make sure the timer is gone, or done firing,
     // before `t` goes out of scope.
     timer_stop(&t);

@@ -31,6 +31,7 @@ proc::proc(runtime& rt, std::size_t index)
     : rt_(rt),
       index_(index),
       sched_(context::active()->get_scheduler()),
+      running_(context::active()),
       rng_(0x9E3779B97F4A7C15ull * (index + 1)) {
     register_proc(this);
 }
@@ -174,15 +175,15 @@ context* proc::pick_next() noexcept {
         terminated_ = 0;
         context* d = dispatcher_;
         dispatcher_ = nullptr;
-        return d;
+        return run(d);
     }
     if (!dispatcher_ && !rt_.timers.empty()) rt_.timers.run_due(clock::now());  // we are the dispatcher
-    if (context* ctx = take_work()) return attach(ctx);
+    if (context* ctx = take_work()) return run(attach(ctx));
     if (dispatcher_) {
         // Nothing to run: the dispatcher idles in suspend_until.
         context* d = dispatcher_;
         dispatcher_ = nullptr;
-        return d;
+        return run(d);
     }
     return nullptr;  // we are the dispatcher: Boost calls suspend_until
 }

@@ -56,6 +56,11 @@ public:
     /// Wakes this thread if it is parked; returns whether it was.
     bool unpark() noexcept;
 
+    /// The context this thread runs now (what Boost's context::active()
+    /// returns, without its thread-local look-ups): every switch on a
+    /// scheduler thread goes through pick_next.
+    boost::fibers::context* running() const noexcept { return running_; }
+
     std::size_t index() const noexcept { return index_; }
     boost::fibers::scheduler* sched() const noexcept { return sched_; }
 
@@ -66,12 +71,14 @@ private:
     bool has_work() noexcept;
     void park_thread(std::chrono::steady_clock::time_point deadline) noexcept;
     boost::fibers::context* attach(boost::fibers::context* ctx) noexcept;
+    boost::fibers::context* run(boost::fibers::context* ctx) noexcept { return running_ = ctx; }
 
     runtime& rt_;
     const std::size_t index_;
     boost::fibers::scheduler* sched_;
 
     // Owner thread only.
+    boost::fibers::context* running_ = nullptr;
     boost::fibers::context* runnext_ = nullptr;
     boost::fibers::context* dispatcher_ = nullptr;
     queue_t pinned_;           // main context: never stolen

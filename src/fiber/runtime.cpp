@@ -95,8 +95,15 @@ void make_ready(boost::fibers::context* ctx) noexcept {
     else runtime::get().inject(ctx);
 }
 
-void park_current(boost::fibers::detail::spinlock_lock& lk) noexcept {
-    tl_proc->park(boost::fibers::context::active(), lk);
+goroutine_ref current_goroutine() noexcept {
+    proc* p = tl_proc;
+    return p ? goroutine_ref{p->running(), p} : goroutine_ref{};
+}
+
+bool on_proc(const void* p) noexcept { return tl_proc == p; }
+
+void park_current(boost::fibers::context* self, boost::fibers::detail::spinlock_lock& lk) noexcept {
+    tl_proc->park(self, lk);
 }
 
 std::size_t procs() { return runtime::get().size(); }

@@ -64,7 +64,7 @@ struct parker {
     template <class Unlock>
     void park(Unlock&& unlock_queues) {
         if (ctx) {
-            boost::fibers::detail::spinlock_lock lk(park_lock);
+            boost::fibers::detail::spinlock_lock lk = lock_for_park();
             unlock_queues();
             park_fiber(lk);
         } else {
@@ -78,7 +78,7 @@ struct parker {
     template <class Unlock>
     bool park_until(std::chrono::steady_clock::time_point deadline, Unlock&& unlock_queues) {
         if (ctx) {
-            boost::fibers::detail::spinlock_lock lk(park_lock);
+            boost::fibers::detail::spinlock_lock lk = lock_for_park();
             unlock_queues();
             return arm_timer_and_park(deadline, lk);
         }
@@ -89,11 +89,17 @@ struct parker {
 
     std::atomic<int> state{waiting};
     boost::fibers::context* ctx = nullptr;    // the goroutine, or null for a plain thread
+    const void* home = nullptr;               // the scheduler thread it parks on
     thread_blocker* blocker = nullptr;        // the plain thread's blocker
     boost::fibers::detail::spinlock park_lock;
     parker* next_to_wake = nullptr;           // link in a wake_list
 
 private:
+    // Nobody else can hold park_lock yet: a claimer needs a queue lock the
+    // caller still holds. So this never waits.
+    boost::fibers::detail::spinlock_lock lock_for_park() noexcept {
+        return boost::fibers::detail::spinlock_lock(park_lock, std::try_to_lock);
+    }
     void park_fiber(boost::fibers::detail::spinlock_lock& lk) noexcept;
     void park_thread(const std::chrono::steady_clock::time_point* deadline);
     bool arm_timer_and_park(std::chrono::steady_clock::time_point deadline,

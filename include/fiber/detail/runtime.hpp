@@ -21,9 +21,20 @@ bool in_goroutine() noexcept;
 /// elsewhere it goes to the global queue and an idle scheduler is woken.
 void make_ready(boost::fibers::context* ctx) noexcept;
 
-/// Parks the running goroutine; `lk` is released by the next fiber right
-/// after the switch. Returns when some make_ready() resumed it.
-void park_current(boost::fibers::detail::spinlock_lock& lk) noexcept;
+/// The running goroutine and the scheduler thread it runs on; both null on
+/// a plain thread.
+struct goroutine_ref {
+    boost::fibers::context* ctx = nullptr;
+    const void* proc = nullptr;
+};
+goroutine_ref current_goroutine() noexcept;
+
+/// True if the caller runs on scheduler thread `proc`.
+bool on_proc(const void* proc) noexcept;
+
+/// Parks the running goroutine `self`; `lk` is released by the next fiber
+/// right after the switch. Returns when some make_ready() resumed it.
+void park_current(boost::fibers::context* self, boost::fibers::detail::spinlock_lock& lk) noexcept;
 
 /// Number of scheduler threads (starts the runtime).
 std::size_t procs();
