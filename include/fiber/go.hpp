@@ -9,11 +9,13 @@
 #include <functional>
 #include <tuple>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 
 #include <boost/fiber/context.hpp>
 #include <boost/fiber/operations.hpp>
 
+#include <fiber/detail/goroutine.hpp>
 #include <fiber/detail/runtime.hpp>
 
 namespace csp {
@@ -50,9 +52,17 @@ struct goroutine_body {
 template <class F, class... A>
 void spawn(std::size_t stack, F&& f, A&&... a) {
     using body_t = goroutine_body<std::decay_t<F>, std::tuple<std::decay_t<A>...>>;
-    auto ctx = boost::fibers::make_worker_context(
-        boost::fibers::launch::post, pooled_stack{stack},
-        body_t{std::forward<F>(f), std::tuple<std::decay_t<A>...>(std::forward<A>(a)...)});
+    // Boost's context owns the record and deletes it with the context.
+    auto* record = new goroutine(typeid(std::decay_t<F>).name());
+    boost::intrusive_ptr<boost::fibers::context> ctx;
+    try {
+        ctx = boost::fibers::make_worker_context_with_properties(
+            boost::fibers::launch::post, record, pooled_stack{stack},
+            body_t{std::forward<F>(f), std::tuple<std::decay_t<A>...>(std::forward<A>(a)...)});
+    } catch (...) {
+        delete record;
+        throw;
+    }
     // The scheduler owns one reference (dropped when it frees the terminated
     // fiber); drop ours so that reference is the last.
     boost::fibers::context* raw = ctx.get();

@@ -71,8 +71,9 @@ private:
 
 /// No case can ever proceed (only nil channels): block forever, or until the
 /// deadline, as Go does.
-int block_without_cases(const clock::time_point* deadline) {
+int block_without_cases(const clock::time_point* deadline, wait_reason why) {
     parker p;
+    p.reason = why;
     if (deadline) {
         p.park_until(*deadline, [] {});
         return select_timed_out;
@@ -99,6 +100,8 @@ int single_case(select_case& c, bool block, const clock::time_point* deadline) {
         return block ? select_timed_out : select_would_block;
     }
     parker self;
+    self.reason = c.is_send ? wait_reason::chan_send : wait_reason::chan_receive;
+    self.object = ch;
     waiter w;
     w.owner = &self;
     w.data = c.data;
@@ -133,7 +136,13 @@ int select_impl(select_case* cases, int n, bool block, const clock::time_point* 
         order[active] = i;
         ++active;
     }
-    if (active == 0) return block ? block_without_cases(deadline) : select_would_block;
+    if (active == 0) {
+        if (!block) return select_would_block;
+        wait_reason why = n > 1 ? wait_reason::select_no_cases
+                          : cases[0].is_send ? wait_reason::chan_send_nil
+                                             : wait_reason::chan_receive_nil;
+        return block_without_cases(deadline, why);
+    }
 
     lock_set locks(cases, &order[0], active);
     wake_list wl;
@@ -155,6 +164,7 @@ int select_impl(select_case* cases, int n, bool block, const clock::time_point* 
     // Nothing ready: queue one waiter per case and park. Whoever claims our
     // parker does the transfer for its case and wakes us.
     parker self;
+    self.reason = wait_reason::select;
     small_array<waiter, 8> ws(n);
     for (int k = 0; k < active; ++k) {
         int i = order[k];

@@ -4,9 +4,8 @@
 // ancestor and leaves it again when cancelled (no leak of finished children).
 #include <fiber/context.hpp>
 
-#include <algorithm>
 #include <mutex>
-#include <vector>
+#include <unordered_map>
 
 #include <fiber/detail/spin_mutex.hpp>
 #include <fiber/detail/timer_node.hpp>
@@ -22,7 +21,7 @@ struct context_node : std::enable_shared_from_this<context_node> {
 
     spin_mutex mu;
     context_error err = context_error::none;
-    std::vector<std::shared_ptr<context_node>> children;
+    std::unordered_map<context_node*, std::shared_ptr<context_node>> children;  // O(1) forget
 
     // Deadline timer: holds the node alive while armed.
     struct deadline_timer : timer_node {
@@ -33,7 +32,7 @@ struct context_node : std::enable_shared_from_this<context_node> {
     /// `from_timer`: called by the deadline timer itself, which must not
     /// wait for its own firing to end.
     void cancel(context_error why, bool from_timer = false) {
-        std::vector<std::shared_ptr<context_node>> kids;
+        std::unordered_map<context_node*, std::shared_ptr<context_node>> kids;
         {
             std::lock_guard lk(mu);
             if (err != context_error::none) return;
@@ -41,15 +40,14 @@ struct context_node : std::enable_shared_from_this<context_node> {
             kids.swap(children);
         }
         done_ch.close();
-        for (auto& k : kids) k->cancel(why);
+        for (auto& [raw, k] : kids) k->cancel(why);
         if (auto p = parent.lock()) p->forget(this);
         if (deadline && !from_timer && timer_stop(&timer)) timer.keep.reset();
     }
 
     void forget(context_node* child) {
         std::lock_guard lk(mu);
-        auto it = std::find_if(children.begin(), children.end(), [child](auto& c) { return c.get() == child; });
-        if (it != children.end()) children.erase(it);
+        children.erase(child);
     }
 
     /// Registers `child` to be cancelled with this node; false if this node
@@ -57,7 +55,7 @@ struct context_node : std::enable_shared_from_this<context_node> {
     bool adopt(const std::shared_ptr<context_node>& child) {
         std::lock_guard lk(mu);
         if (err != context_error::none) return false;
-        children.push_back(child);
+        children.emplace(child.get(), child);
         return true;
     }
 };

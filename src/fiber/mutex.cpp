@@ -13,6 +13,8 @@ void mutex::lock() {
     }
     // unlock() hands the mutex to us directly: locked_ stays true.
     detail::parker self;
+    self.reason = detail::wait_reason::mutex;
+    self.object = this;
     detail::waiter w;
     waiters_.wait(w, self, lk);
 }

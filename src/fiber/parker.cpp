@@ -43,10 +43,19 @@ void parker::wake() noexcept {
     thread_blocker* b = blocker;
     std::lock_guard lk(b->mu);
     b->woken = true;
+    if (b->counted) {
+        b->counted = false;
+        blocked_threads_add(-1);
+    }
     b->cv.notify_one();
 }
 
-void parker::park_fiber(boost::fibers::detail::spinlock_lock& lk) noexcept { park_current(ctx, lk); }
+void parker::park_fiber(boost::fibers::detail::spinlock_lock& lk) noexcept {
+    goroutine* g = goroutine::of(ctx);
+    if (g) g->set_waiting(reason, object);
+    park_current(ctx, lk);
+    if (g) g->set_waiting(wait_reason::none, nullptr);
+}
 
 bool parker::arm_timer_and_park(std::chrono::steady_clock::time_point deadline,
                                 boost::fibers::detail::spinlock_lock& lk) noexcept {
@@ -55,7 +64,7 @@ bool parker::arm_timer_and_park(std::chrono::steady_clock::time_point deadline,
     t.fire = abort_wait;
     t.owner = this;
     timer_start(&t);
-    park_current(ctx, lk);
+    park_fiber(lk);
     // Claimed by a partner: make sure the timer is gone, or done firing,
     // before `t` goes out of scope.
     timer_stop(&t);
@@ -73,6 +82,13 @@ void parker::park_thread(const std::chrono::steady_clock::time_point* deadline) 
             b->cv.wait(lk, [b] { return b->woken; });
         }
     } else {
+        // Counted as blocked until the waker says otherwise: the waker, not
+        // this thread once it runs again, takes it off the count, so the
+        // count never shows a thread that is already free to go.
+        if (!b->woken) {
+            b->counted = true;
+            blocked_threads_add(1);
+        }
         b->cv.wait(lk, [b] { return b->woken; });
     }
     b->woken = false;

@@ -227,12 +227,27 @@ void proc::park_thread(clock::time_point deadline) noexcept {
     // other, so work is never left with every thread asleep.
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (!unparked_ && !has_work() && deadline > clock::now()) {
-        if (deadline == clock::time_point::max()) park_cv_.wait(lk, [&] { return unparked_; });
-        else park_cv_.wait_until(lk, deadline, [&] { return unparked_; });
+        if (deadline == clock::time_point::max()) {
+            parked_forever_ = true;
+            // The last scheduler thread to fall asleep for good looks for a
+            // deadlock (Go's checkdead).
+            if (rt_.idle_forever.fetch_add(1, std::memory_order_acq_rel) + 1 == rt_.size()) rt_.check_deadlock(*this);
+            park_cv_.wait(lk, [&] { return unparked_; });
+            rt_.idle_forever.fetch_sub(1, std::memory_order_acq_rel);
+            parked_forever_ = false;
+        } else {
+            park_cv_.wait_until(lk, deadline, [&] { return unparked_; });
+        }
     }
     parked_ = false;
     unparked_ = false;
     rt_.idle.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+bool proc::asleep_for_good() noexcept {
+    std::unique_lock lk(park_mu_, std::try_to_lock);
+    // Busy lock: it is waking up or about to sleep; either way not quiescent.
+    return lk.owns_lock() && parked_forever_ && !unparked_ && !has_work();
 }
 
 bool proc::unpark() noexcept {

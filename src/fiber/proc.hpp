@@ -55,6 +55,8 @@ public:
 
     /// Wakes this thread if it is parked; returns whether it was.
     bool unpark() noexcept;
+    /// True if this thread sleeps with no deadline and nothing to do.
+    bool asleep_for_good() noexcept;
 
     /// The context this thread runs now (what Boost's context::active()
     /// returns, without its thread-local look-ups): every switch on a
@@ -97,6 +99,7 @@ private:
     std::mutex park_mu_;
     std::condition_variable park_cv_;
     bool parked_ = false;
+    bool parked_forever_ = false;
     bool unparked_ = false;
 };
 

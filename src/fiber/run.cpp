@@ -1,6 +1,6 @@
 #include <exception>
-#include <future>
 
+#include <fiber/detail/parker.hpp>
 #include <fiber/go.hpp>
 
 namespace csp {
@@ -10,17 +10,20 @@ void run(std::function<void()> main) {
         main();
         return;
     }
-    std::promise<void> finished;
-    std::future<void> result = finished.get_future();
-    go([&main, &finished] {
+    // The caller blocks on a parker the main goroutine claims when it ends,
+    // so deadlock detection counts the caller as waiting for goroutines.
+    detail::parker finished;
+    std::exception_ptr error;
+    go([&main, &finished, &error] {
         try {
             main();
-            finished.set_value();
         } catch (...) {
-            finished.set_exception(std::current_exception());
+            error = std::current_exception();
         }
+        if (finished.try_claim(1)) finished.wake();
     });
-    result.get();
+    finished.park([] {});
+    if (error) std::rethrow_exception(error);
 }
 
 }  // namespace csp

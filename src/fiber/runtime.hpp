@@ -63,6 +63,11 @@ public:
     timer_heap timers;
     std::atomic<int> idle{0};      // parked scheduler threads
     std::atomic<int> spinning{0};  // threads looking for work before parking
+    std::atomic<std::size_t> idle_forever{0};  // parked with no deadline
+
+    /// Called by the last scheduler thread to park with no deadline: if no
+    /// goroutine can ever run again, reports the deadlock and exits.
+    void check_deadlock(proc& self) noexcept;
 
 private:
     runtime();
@@ -80,5 +85,11 @@ private:
 proc* current_proc() noexcept;
 /// Called by a proc on its own thread when Boost constructs it.
 void register_proc(proc* p) noexcept;
+
+/// Threads of the process that are not scheduler threads and may still
+/// touch channels: all of them must be blocked in an untimed wait for a
+/// deadlock to be certain.
+std::size_t blocked_plain_threads() noexcept;
+std::size_t internal_threads() noexcept;  // e.g. the SIGQUIT dumper
 
 }  // namespace csp::detail

@@ -15,6 +15,7 @@ void sleep_until(std::chrono::steady_clock::time_point deadline) {
     if (deadline <= std::chrono::steady_clock::now()) return;
     // A parker that nobody but its deadline timer can claim.
     detail::parker p;
+    p.reason = detail::wait_reason::sleep;
     p.park_until(deadline, [] {});
 }
 

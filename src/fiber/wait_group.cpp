@@ -18,6 +18,8 @@ void wait_group::wait() {
     std::unique_lock lk(mu_);
     if (count_ == 0) return;
     detail::parker self;
+    self.reason = detail::wait_reason::wait_group;
+    self.object = this;
     detail::waiter w;
     waiters_.wait(w, self, lk);
 }

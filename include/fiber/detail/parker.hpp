@@ -28,6 +28,8 @@
 #include <boost/fiber/context.hpp>
 #include <boost/fiber/detail/spinlock.hpp>
 
+#include <fiber/detail/goroutine.hpp>
+
 namespace csp::detail {
 
 class proc;
@@ -38,6 +40,7 @@ struct thread_blocker {
     std::mutex mu;
     std::condition_variable cv;
     bool woken = false;
+    bool counted = false;  // counted as blocked for deadlock detection (under mu)
 };
 
 struct parker {
@@ -93,6 +96,8 @@ struct parker {
     thread_blocker* blocker = nullptr;        // the plain thread's blocker
     boost::fibers::detail::spinlock park_lock;
     parker* next_to_wake = nullptr;           // link in a wake_list
+    wait_reason reason = wait_reason::none;   // what a goroutine dump says it waits for
+    const void* object = nullptr;             // ...and on what (a channel, a wait_group)
 
 private:
     // Nobody else can hold park_lock yet: a claimer needs a queue lock the

@@ -1,0 +1,75 @@
+// goroutine: what the runtime knows about one goroutine, for dumps and
+// deadlock reports (Go's g, minus the stack). Stored as the Boost context's
+// fiber_properties, so the running goroutine's record is one load away.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include <boost/fiber/context.hpp>
+#include <boost/fiber/properties.hpp>
+
+namespace csp::detail {
+
+enum class wait_reason : unsigned char {
+    none,
+    chan_send,
+    chan_receive,
+    select,
+    select_no_cases,
+    chan_send_nil,
+    chan_receive_nil,
+    sleep,
+    wait_group,
+    mutex,
+};
+const char* to_string(wait_reason r) noexcept;
+
+struct registry_shard;
+
+class goroutine final : public boost::fibers::fiber_properties {
+public:
+    /// Registers the goroutine; `entry` names the function it runs (a
+    /// mangled type name, demangled when printed).
+    explicit goroutine(const char* entry);
+    ~goroutine() override;  // Boost deletes it with the fiber's context
+
+    static goroutine* of(boost::fibers::context* ctx) noexcept {
+        return static_cast<goroutine*>(ctx->get_properties());
+    }
+
+    void set_waiting(wait_reason r, const void* object) noexcept {
+        object_.store(object, std::memory_order_relaxed);
+        reason_.store(r, std::memory_order_relaxed);
+    }
+    wait_reason reason() const noexcept { return reason_.load(std::memory_order_relaxed); }
+    const void* object() const noexcept { return object_.load(std::memory_order_relaxed); }
+    std::uint64_t id() const noexcept { return id_; }
+    const char* entry() const noexcept { return entry_; }
+
+    /// Calls f(const goroutine&) for every live goroutine, holding each
+    /// registry shard's lock in turn.
+    template <class F>
+    static void for_each(F&& f);
+    static std::size_t count() noexcept;
+
+private:
+    friend struct registry_shard;
+    std::uint64_t id_;
+    const char* entry_;
+    std::atomic<wait_reason> reason_{wait_reason::none};
+    std::atomic<const void*> object_{nullptr};
+    registry_shard* shard_;
+    goroutine* prev_ = nullptr;
+    goroutine* next_ = nullptr;
+
+    using visit_fn = void (*)(const goroutine&, void*);
+    static void visit_all(visit_fn fn, void* arg);
+};
+
+template <class F>
+void goroutine::for_each(F&& f) {
+    visit_all([](const goroutine& g, void* arg) { (*static_cast<std::remove_reference_t<F>*>(arg))(g); }, &f);
+}
+
+}  // namespace csp::detail

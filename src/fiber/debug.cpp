@@ -1,0 +1,128 @@
+// Goroutine dumps, deadlock detection (Go's checkdead) and the SIGQUIT hook.
+#include <fiber/debug.hpp>
+
+#include <cxxabi.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <vector>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <fiber/detail/goroutine.hpp>
+#include <fiber/detail/runtime.hpp>
+#include "runtime.hpp"
+
+namespace csp::detail {
+
+namespace {
+
+std::atomic<std::size_t> blocked_threads{0};
+std::atomic<std::size_t> helper_threads{0};
+
+std::string demangle(const char* name) {
+    int status = 0;
+    std::unique_ptr<char, void (*)(void*)> s(abi::__cxa_demangle(name, nullptr, nullptr, &status), std::free);
+    return status == 0 && s ? std::string(s.get()) : std::string(name);
+}
+
+/// Threads of this process, from /proc/self/status.
+std::size_t process_threads() {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("Threads:", 0) == 0) return std::strtoul(line.c_str() + 8, nullptr, 10);
+    return 0;
+}
+
+bool detection_enabled() {
+    const char* e = std::getenv("CSP_DEADLOCK_DETECTION");
+    return !(e && std::strcmp(e, "0") == 0);
+}
+
+}  // namespace
+
+std::size_t blocked_plain_threads() noexcept { return blocked_threads.load(std::memory_order_acquire); }
+std::size_t internal_threads() noexcept { return helper_threads.load(std::memory_order_acquire); }
+
+void blocked_threads_add(long delta) noexcept {
+    blocked_threads.fetch_add(static_cast<std::size_t>(delta), std::memory_order_acq_rel);
+}
+
+void runtime::check_deadlock(proc& self) noexcept {
+    static const bool enabled = detection_enabled();
+    if (!enabled || !timers.empty() || goroutine::count() == 0) return;
+    for (proc* p : procs_)
+        if (p != &self && !p->asleep_for_good()) return;
+    // Every other thread must be blocked in a wait that only a goroutine
+    // could end; an unknown thread might still send on a channel.
+    if (process_threads() != procs_.size() + blocked_plain_threads() + internal_threads()) return;
+    if (idle_forever.load(std::memory_order_acquire) != procs_.size()) return;
+    std::string dump = csp::goroutine_dump();
+    std::fprintf(stderr, "fatal error: all goroutines are asleep - deadlock!\n\n%s", dump.c_str());
+    std::fflush(stderr);
+    std::_Exit(2);
+}
+
+}  // namespace csp::detail
+
+namespace csp {
+
+std::string goroutine_dump() {
+    struct line {
+        std::uint64_t id;
+        std::string text;
+    };
+    std::vector<line> lines;
+    detail::goroutine::for_each([&lines](const detail::goroutine& g) {
+        std::ostringstream out;
+        out << "goroutine " << g.id() << " [" << detail::to_string(g.reason());
+        if (const void* o = g.object()) out << " " << o;
+        out << "]: " << g.entry() << "\n";
+        lines.push_back({g.id(), out.str()});
+    });
+    std::sort(lines.begin(), lines.end(), [](const line& a, const line& b) { return a.id < b.id; });
+    std::string all;
+    for (line& l : lines) {
+        // Demangle outside the registry locks.
+        std::size_t colon = l.text.rfind("]: ") + 3;
+        all += l.text.substr(0, colon) + detail::demangle(l.text.substr(colon, l.text.size() - colon - 1).c_str()) + "\n";
+    }
+    return all;
+}
+
+void dump_goroutines_on_sigquit() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        static int fds[2];
+        if (::pipe(fds) != 0) return;
+        static int write_end = fds[1];
+        struct sigaction sa {};
+        sa.sa_handler = [](int) {
+            char c = 'q';
+            (void)!::write(write_end, &c, 1);  // async-signal-safe: the thread does the rest
+        };
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_RESTART;
+        detail::helper_threads.fetch_add(1, std::memory_order_acq_rel);
+        std::thread([read_end = fds[0]] {
+            char c;
+            while (::read(read_end, &c, 1) == 1) {
+                std::string d = goroutine_dump();
+                std::fprintf(stderr, "SIGQUIT: goroutine dump\n%s\n", d.c_str());
+                std::fflush(stderr);
+            }
+        }).detach();
+        ::sigaction(SIGQUIT, &sa, nullptr);
+    });
+}
+
+}  // namespace csp

@@ -1,0 +1,86 @@
+// The registry of live goroutines: sharded lists, each under a spin lock, so
+// spawning on several threads at once does not contend on one lock.
+#include <fiber/detail/goroutine.hpp>
+
+#include <mutex>
+
+#include <fiber/detail/spin_mutex.hpp>
+
+namespace csp::detail {
+
+struct alignas(64) registry_shard {
+    spin_mutex mu;
+    goroutine* head = nullptr;
+    std::size_t count = 0;
+
+    void add(goroutine* g) noexcept {
+        std::lock_guard lk(mu);
+        g->next_ = head;
+        if (head) head->prev_ = g;
+        head = g;
+        ++count;
+    }
+    void remove(goroutine* g) noexcept {
+        std::lock_guard lk(mu);
+        if (g->prev_) g->prev_->next_ = g->next_;
+        else head = g->next_;
+        if (g->next_) g->next_->prev_ = g->prev_;
+        --count;
+    }
+};
+
+namespace {
+constexpr std::size_t shard_count = 16;
+registry_shard shards[shard_count];
+std::atomic<std::uint64_t> next_id{1};
+
+registry_shard& my_shard() noexcept {
+    static std::atomic<std::size_t> threads{0};
+    thread_local std::size_t index = threads.fetch_add(1, std::memory_order_relaxed) % shard_count;
+    return shards[index];
+}
+}  // namespace
+
+goroutine::goroutine(const char* entry)
+    : boost::fibers::fiber_properties(nullptr),
+      id_(next_id.fetch_add(1, std::memory_order_relaxed)),
+      entry_(entry),
+      shard_(&my_shard()) {
+    shard_->add(this);
+}
+
+goroutine::~goroutine() { shard_->remove(this); }
+
+void goroutine::visit_all(visit_fn fn, void* arg) {
+    for (registry_shard& s : shards) {
+        std::lock_guard lk(s.mu);
+        for (goroutine* g = s.head; g; g = g->next_) fn(*g, arg);
+    }
+}
+
+std::size_t goroutine::count() noexcept {
+    std::size_t n = 0;
+    for (registry_shard& s : shards) {
+        std::lock_guard lk(s.mu);
+        n += s.count;
+    }
+    return n;
+}
+
+const char* to_string(wait_reason r) noexcept {
+    switch (r) {
+        case wait_reason::none: return "runnable";
+        case wait_reason::chan_send: return "chan send";
+        case wait_reason::chan_receive: return "chan receive";
+        case wait_reason::select: return "select";
+        case wait_reason::select_no_cases: return "select (no cases)";
+        case wait_reason::chan_send_nil: return "chan send (nil chan)";
+        case wait_reason::chan_receive_nil: return "chan receive (nil chan)";
+        case wait_reason::sleep: return "sleep";
+        case wait_reason::wait_group: return "sync.WaitGroup.Wait";
+        case wait_reason::mutex: return "sync.Mutex.Lock";
+    }
+    return "unknown";
+}
+
+}  // namespace csp::detail
