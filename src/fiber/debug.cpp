@@ -57,11 +57,16 @@ void blocked_threads_add(long delta) noexcept {
     blocked_threads.fetch_add(static_cast<std::size_t>(delta), std::memory_order_acq_rel);
 }
 
-void runtime::check_deadlock(proc& self) noexcept {
+void check_deadlock_if_idle() noexcept {
+    runtime* rt = runtime::if_started();
+    if (rt && rt->idle_forever.load(std::memory_order_acquire) == rt->size()) rt->check_deadlock();
+}
+
+void runtime::check_deadlock() noexcept {
     static const bool enabled = detection_enabled();
     if (!enabled || !timers.empty() || goroutine::count() == 0) return;
     for (proc* p : procs_)
-        if (p != &self && !p->asleep_for_good()) return;
+        if (!p->asleep_for_good()) return;
     // Every other thread must be blocked in a wait that only a goroutine
     // could end; an unknown thread might still send on a channel.
     if (process_threads() != procs_.size() + blocked_plain_threads() + internal_threads()) return;

@@ -88,6 +88,7 @@ void parker::park_thread(const std::chrono::steady_clock::time_point* deadline) 
         if (!b->woken) {
             b->counted = true;
             blocked_threads_add(1);
+            check_deadlock_if_idle();
         }
         b->cv.wait(lk, [b] { return b->woken; });
     }

@@ -230,8 +230,13 @@ void proc::park_thread(clock::time_point deadline) noexcept {
         if (deadline == clock::time_point::max()) {
             parked_forever_ = true;
             // The last scheduler thread to fall asleep for good looks for a
-            // deadlock (Go's checkdead).
-            if (rt_.idle_forever.fetch_add(1, std::memory_order_acq_rel) + 1 == rt_.size()) rt_.check_deadlock(*this);
+            // deadlock (Go's checkdead), without holding its own lock: the
+            // check takes every proc's lock in turn.
+            if (rt_.idle_forever.fetch_add(1, std::memory_order_acq_rel) + 1 == rt_.size()) {
+                lk.unlock();
+                rt_.check_deadlock();
+                lk.lock();
+            }
             park_cv_.wait(lk, [&] { return unparked_; });
             rt_.idle_forever.fetch_sub(1, std::memory_order_acq_rel);
             parked_forever_ = false;
@@ -245,9 +250,8 @@ void proc::park_thread(clock::time_point deadline) noexcept {
 }
 
 bool proc::asleep_for_good() noexcept {
-    std::unique_lock lk(park_mu_, std::try_to_lock);
-    // Busy lock: it is waking up or about to sleep; either way not quiescent.
-    return lk.owns_lock() && parked_forever_ && !unparked_ && !has_work();
+    std::lock_guard lk(park_mu_);
+    return parked_forever_ && !unparked_ && !has_work();
 }
 
 bool proc::unpark() noexcept {

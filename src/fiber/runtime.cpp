@@ -8,6 +8,7 @@
 #include <boost/fiber/operations.hpp>
 
 #include <fiber/go.hpp>
+#include "overflow.hpp"
 
 namespace csp::detail {
 
@@ -45,6 +46,7 @@ runtime::runtime() {
     procs_.assign(n, nullptr);
     for (std::size_t i = 0; i < n; ++i) {
         std::thread([this, i, n] {
+            watch_stack_overflow();
             boost::fibers::use_scheduling_algorithm<proc>(*this, i);
             // use_scheduling_algorithm keeps the algorithm; find it again.
             procs_[i] = tl_proc;

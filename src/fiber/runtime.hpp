@@ -65,9 +65,11 @@ public:
     std::atomic<int> spinning{0};  // threads looking for work before parking
     std::atomic<std::size_t> idle_forever{0};  // parked with no deadline
 
-    /// Called by the last scheduler thread to park with no deadline: if no
-    /// goroutine can ever run again, reports the deadlock and exits.
-    void check_deadlock(proc& self) noexcept;
+    /// Called by the last scheduler thread to park with no deadline, and by
+    /// a plain thread that blocks while they all sleep: if no goroutine can
+    /// ever run again, reports the deadlock and exits. The caller holds no
+    /// proc's park lock.
+    void check_deadlock() noexcept;
 
 private:
     runtime();

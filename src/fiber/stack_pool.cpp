@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <fiber/detail/runtime.hpp>
+#include "overflow.hpp"
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102  // Linux 6.13: guard pages without a mapping each
@@ -73,6 +74,7 @@ void* new_slab(std::size_t size, std::vector<void*>& out) {
     if (mem == MAP_FAILED) throw std::bad_alloc();
     char* base = static_cast<char*>(mem);
     for (std::size_t i = 0; i < stacks_per_slab; ++i) guard(base + i * stride);
+    note_stack_slab(base, stride, stacks_per_slab);
     for (std::size_t i = stacks_per_slab - 1; i > 0; --i) out.push_back(base + i * stride);
     return base;
 }
