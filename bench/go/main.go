@@ -54,9 +54,9 @@ var workloads = []workload{
 	{"pingpong", false, pingpong},
 	{"unbuffered_stream", false, stream("unbuffered_stream", 0, 2_000_000)},
 	{"buffered_stream_1", false, stream("buffered_stream_1", 1, 2_000_000)},
-	{"buffered_stream_1024", false, stream("buffered_stream_1024", 1024, 8_000_000)},
-	{"mpmc_2x2", false, mpmc("mpmc_2x2", 2, 8_000_000)},
-	{"mpmc_8x8", false, mpmc("mpmc_8x8", 8, 8_000_000)},
+	{"buffered_stream_1024", false, stream("buffered_stream_1024", 1024, 6_000_000)},
+	{"mpmc_2x2", false, mpmc("mpmc_2x2", 2, 6_000_000)},
+	{"mpmc_8x8", false, mpmc("mpmc_8x8", 8, 6_000_000)},
 	{"select2", false, select2},
 	{"workerpool_4", false, workerpool("workerpool_4", 4)},
 	{"workerpool_64", false, workerpool("workerpool_64", 64)},
@@ -200,7 +200,7 @@ func mpmc(name string, p, base int) func(float64) []result {
 // channels of capacity 128 and then closes both; the consumer selects on
 // both until both are closed. ns per select that received a value.
 func select2(scale float64) []result {
-	n := scaled(4_000_000, scale)
+	n := scaled(3_000_000, scale)
 	a, b := make(chan int, 128), make(chan int, 128)
 	start := time.Now()
 	go func(a, b chan<- int) {
@@ -282,7 +282,7 @@ func workerpool(name string, w int) func(float64) []result {
 // it with a WaitGroup, in batches of 1000. ns per goroutine.
 func spawnJoin(scale float64) []result {
 	const batch = 1000
-	batches := max(scaled(2_000_000, scale)/batch, 1)
+	batches := max(scaled(1_500_000, scale)/batch, 1)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for b := 0; b < batches; b++ {

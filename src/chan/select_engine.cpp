@@ -84,7 +84,8 @@ int block_without_cases(const clock::time_point* deadline, wait_reason why) {
 
 /// A plain send or receive: the one-case select without the arrays, the
 /// shuffling and the re-locking (the claimer already unlinked our waiter).
-int single_case(select_case& c, bool block, const clock::time_point* deadline) {
+/// Not inlined: its small frame is what a parked goroutine keeps on its stack.
+[[gnu::noinline]] int single_case(select_case& c, bool block, const clock::time_point* deadline) {
     chan_base* ch = c.ch;
     wake_list wl;
     ch->mu.lock();

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <vector>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +27,9 @@ namespace csp::detail {
 namespace {
 
 std::atomic<std::size_t> blocked_threads{0};
+// Bumped whenever a plain thread makes a goroutine runnable or is woken:
+// a check that sees it change was looking at a moving picture.
+std::atomic<std::uint64_t> outside_activity{0};
 std::atomic<std::size_t> helper_threads{0};
 
 std::string demangle(const char* name) {
@@ -54,8 +58,11 @@ std::size_t blocked_plain_threads() noexcept { return blocked_threads.load(std::
 std::size_t internal_threads() noexcept { return helper_threads.load(std::memory_order_acquire); }
 
 void blocked_threads_add(long delta) noexcept {
-    blocked_threads.fetch_add(static_cast<std::size_t>(delta), std::memory_order_acq_rel);
+    if (delta < 0) outside_activity.fetch_add(1, std::memory_order_seq_cst);
+    blocked_threads.fetch_add(static_cast<std::size_t>(delta), std::memory_order_seq_cst);
 }
+
+void note_outside_activity() noexcept { outside_activity.fetch_add(1, std::memory_order_seq_cst); }
 
 void check_deadlock_if_idle() noexcept {
     runtime* rt = runtime::if_started();
@@ -64,13 +71,21 @@ void check_deadlock_if_idle() noexcept {
 
 void runtime::check_deadlock() noexcept {
     static const bool enabled = detection_enabled();
-    if (!enabled || !timers.empty() || goroutine::count() == 0) return;
+    if (!enabled) return;
+    // Each condition alone can be stale by the time the next is read: a
+    // plain thread may hand a goroutine work and block again in between. So
+    // the whole check must see no such activity from start to end.
+    const std::uint64_t activity = outside_activity.load(std::memory_order_seq_cst);
+    if (!timers.empty() || goroutine::count() == 0) return;
     for (proc* p : procs_)
         if (!p->asleep_for_good()) return;
     // Every other thread must be blocked in a wait that only a goroutine
     // could end; an unknown thread might still send on a channel.
     if (process_threads() != procs_.size() + blocked_plain_threads() + internal_threads()) return;
-    if (idle_forever.load(std::memory_order_acquire) != procs_.size()) return;
+    if (idle_forever.load(std::memory_order_seq_cst) != procs_.size()) return;
+    for (proc* p : procs_)
+        if (!p->asleep_for_good()) return;
+    if (outside_activity.load(std::memory_order_seq_cst) != activity) return;
     std::string dump = csp::goroutine_dump();
     std::fprintf(stderr, "fatal error: all goroutines are asleep - deadlock!\n\n%s", dump.c_str());
     std::fflush(stderr);

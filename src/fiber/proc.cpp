@@ -12,8 +12,13 @@ using boost::fibers::context;
 
 constexpr std::uint32_t dispatcher_every = 64;   // picks between Boost dispatcher runs
 constexpr std::uint32_t terminated_batch = 32;   // terminated fibers that trigger a free
-constexpr std::uint32_t runnext_limit = 32;      // runnext chain before the queue gets a turn
+// A chain of goroutines handing over through runnext runs this many picks
+// before the queue gets a turn (Go lets it run out a 10 ms time slice). Too
+// small turns a spawning tree breadth-first: every queued parent then
+// spawns its children before any leaf finishes.
+constexpr std::uint32_t runnext_limit = 4096;
 constexpr std::uint32_t timer_check_every = 16;  // picks between timer checks
+constexpr std::size_t local_queue_limit = 256;    // Go's runq size
 constexpr int spin_rounds = 2000;                // about 20-40 us of looking for work
 
 bool is_pinned(context* ctx) noexcept { return ctx->is_context(boost::fibers::type::pinned_context); }
@@ -42,22 +47,44 @@ context* proc::attach(context* ctx) noexcept {
 }
 
 void proc::push_local(context* ctx) noexcept {
+    queue_t overflow;
+    std::size_t moved = 0;
     {
         std::lock_guard lk(qmu_);
         queue_.push_back(*ctx);
-        qlen_.fetch_add(1, std::memory_order_relaxed);
+        std::size_t n = qlen_.load(std::memory_order_relaxed) + 1;
+        // Go's runqputslow: a full local queue sends its older half to the
+        // global queue. Besides balancing, this keeps a spawning tree from
+        // going breadth-first: the oldest waiting siblings stop coming first.
+        if (n > local_queue_limit) {
+            while (moved < local_queue_limit / 2) {
+                context* old = &queue_.front();
+                queue_.pop_front();
+                overflow.push_back(*old);
+                ++moved;
+            }
+            n -= moved;
+        }
+        qlen_.store(n, std::memory_order_relaxed);
     }
+    if (moved) rt_.inject_batch(overflow, moved);
     // Why: a parked thread may be waiting for exactly this work.
-    rt_.wakep();
+    else rt_.wakep();
 }
 
 context* proc::pop_local() noexcept {
     if (qlen_.load(std::memory_order_relaxed) == 0) return nullptr;
     std::lock_guard lk(qmu_);
     if (queue_.empty()) return nullptr;
-    context* ctx = &queue_.front();
-    queue_.pop_front();
-    qlen_.fetch_sub(1, std::memory_order_relaxed);
+    // Newest first: a tree of spawns then runs depth-first, finishing
+    // children before starting their cousins (a handful live instead of a
+    // whole level). Every 61st pick takes the oldest, so nobody starves;
+    // thieves take the oldest too.
+    const bool oldest = picks_ % 61 == 0;
+    context* ctx = oldest ? &queue_.front() : &queue_.back();
+    if (oldest) queue_.pop_front();
+    else queue_.pop_back();
+    qlen_.store(qlen_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);  // under qmu_
     return ctx;
 }
 
@@ -73,6 +100,14 @@ void proc::awakened(context* ctx) noexcept {
     // Boost hands us fibers it made ready (yield, its own primitives, remote
     // wake-ups): detach them so that any thread may run them.
     sched_->detach_worker_context(ctx);
+    if (yielding_) {
+        // csp::yield: to the back of the line, behind everything waiting.
+        yielding_ = false;
+        std::lock_guard lk(qmu_);
+        queue_.push_front(*ctx);
+        qlen_.store(qlen_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        return;
+    }
     push_local(ctx);
 }
 
@@ -142,7 +177,7 @@ context* proc::steal_into(proc& thief) noexcept {
     while (take-- > 0 && !queue_.empty()) {
         context* ctx = &queue_.front();
         queue_.pop_front();
-        qlen_.fetch_sub(1, std::memory_order_relaxed);
+        qlen_.store(qlen_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);  // under qmu_
         if (!first) first = ctx;
         else batch.push_back(*ctx);
     }

@@ -48,6 +48,8 @@ public:
     /// Detaches the running goroutine and switches away; see park_current.
     void park(boost::fibers::context* self, boost::fibers::detail::spinlock_lock& lk) noexcept;
     void note_terminated() noexcept { ++terminated_; }
+    /// The running goroutine is about to yield: queue it behind the others.
+    void note_yield() noexcept { yielding_ = true; }
 
     /// Moves up to half of this queue into `thief`; returns one to run.
     boost::fibers::context* steal_into(proc& thief) noexcept;
@@ -87,6 +89,7 @@ private:
     std::uint32_t picks_ = 0;
     std::uint32_t runnext_streak_ = 0;
     std::uint32_t terminated_ = 0;
+    bool yielding_ = false;
     std::uint64_t rng_;
 
     // Shared with thieves.

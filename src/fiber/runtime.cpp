@@ -66,10 +66,20 @@ void runtime::thread_main(std::size_t) {
 }
 
 void runtime::inject(boost::fibers::context* ctx) noexcept {
+    note_outside_activity();
     {
         std::lock_guard lk(inject_mu_);
         inject_.push_back(*ctx);
         inject_len_.fetch_add(1, std::memory_order_relaxed);
+    }
+    wakep();
+}
+
+void runtime::inject_batch(proc::queue_t& batch, std::size_t n) noexcept {
+    {
+        std::lock_guard lk(inject_mu_);
+        inject_.splice(inject_.end(), batch);
+        inject_len_.fetch_add(n, std::memory_order_relaxed);
     }
     wakep();
 }
@@ -151,8 +161,12 @@ panic_handler set_panic_handler(panic_handler h) noexcept {
 std::size_t procs() { return detail::procs(); }
 
 void yield() noexcept {
-    if (detail::in_goroutine()) boost::this_fiber::yield();
-    else std::this_thread::yield();
+    if (detail::proc* p = detail::current_proc()) {
+        p->note_yield();
+        boost::this_fiber::yield();
+    } else {
+        std::this_thread::yield();
+    }
 }
 
 }  // namespace csp

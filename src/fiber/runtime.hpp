@@ -53,6 +53,8 @@ public:
 
     /// Global queue, for goroutines made ready outside the runtime.
     void inject(boost::fibers::context* ctx) noexcept;
+    /// Moves a whole batch (a proc's overflow) to the global queue.
+    void inject_batch(proc::queue_t& batch, std::size_t n) noexcept;
     boost::fibers::context* take_injected() noexcept;
     bool has_injected() const noexcept { return inject_len_.load(std::memory_order_relaxed) != 0; }
 

@@ -2,18 +2,25 @@
 // stacks, so a million goroutines stay far below vm.max_map_count), each with
 // a guard page below it, recycled through a per-thread cache and a global
 // free list. Pages cost memory only once touched.
+//
+// Free stacks are linked through their own top bytes, so freeing one takes
+// no allocation and almost no stack: Boost frees a fiber's stack while
+// running on that very stack, and every page it touches there stays
+// resident for the next goroutine that gets the stack.
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstdlib>
 #include <mutex>
 #include <new>
-#include <unordered_map>
-#include <vector>
 
 #include <fiber/detail/runtime.hpp>
+#include <fiber/detail/spin_mutex.hpp>
 #include "overflow.hpp"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102  // Linux 6.13: guard pages without a mapping each
@@ -24,7 +31,8 @@ namespace csp::detail {
 namespace {
 
 constexpr std::size_t stacks_per_slab = 64;
-constexpr std::size_t thread_cache_limit = 128;
+constexpr std::size_t thread_cache_limit = 256;
+constexpr std::size_t max_size_classes = 32;
 
 std::size_t page_size() noexcept {
     static const std::size_t p = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
@@ -36,28 +44,36 @@ std::size_t round_to_pages(std::size_t n) noexcept {
     return (n + p - 1) / p * p;
 }
 
-// Free stacks of one size class. A stack is identified by its base (the
-// guard page); sp = base + guard + size.
+/// A free stack, stored at its own top (sp - sizeof(free_stack)).
+struct free_stack {
+    free_stack* next;
+};
+
+free_stack* node_of(void* sp) noexcept { return static_cast<free_stack*>(sp) - 1; }
+void* sp_of(free_stack* n) noexcept { return n + 1; }
+
+/// Free stacks of one size.
 struct size_class {
-    std::mutex mu;
-    std::vector<void*> free;
+    spin_mutex mu;
+    std::size_t size = 0;  // 0: slot unused
+    free_stack* head = nullptr;
 };
 
-struct pool {
-    std::mutex mu;
-    std::unordered_map<std::size_t, size_class*> classes;
+size_class classes[max_size_classes];
+std::mutex classes_mu;
 
-    size_class& of(std::size_t size) {
-        std::lock_guard lk(mu);
-        auto& c = classes[size];
-        if (!c) c = new size_class();
-        return *c;
+size_class& class_of(std::size_t size) {
+    for (size_class& c : classes)  // lock-free look-up of an existing class
+        if (__atomic_load_n(&c.size, __ATOMIC_ACQUIRE) == size) return c;
+    std::lock_guard lk(classes_mu);
+    for (size_class& c : classes) {
+        if (c.size == size) return c;
+        if (c.size == 0) {
+            __atomic_store_n(&c.size, size, __ATOMIC_RELEASE);
+            return c;
+        }
     }
-};
-
-pool& the_pool() {
-    static pool* p = new pool();  // outlives every thread that frees a stack
-    return *p;
+    throw std::bad_alloc();  // more distinct stack sizes than anyone needs
 }
 
 void guard(void* base) {
@@ -66,8 +82,9 @@ void guard(void* base) {
     if (::mprotect(base, g, PROT_NONE) != 0) throw std::bad_alloc();
 }
 
-// Maps a slab and pushes all but one of its stacks to `out`.
-void* new_slab(std::size_t size, std::vector<void*>& out) {
+/// Maps a slab of stacks of `size`; returns the sp of one, frees the rest
+/// into `c`.
+void* new_slab(size_class& c, std::size_t size) {
     const std::size_t stride = size + page_size();
     void* mem = ::mmap(nullptr, stride * stacks_per_slab, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -75,13 +92,20 @@ void* new_slab(std::size_t size, std::vector<void*>& out) {
     char* base = static_cast<char*>(mem);
     for (std::size_t i = 0; i < stacks_per_slab; ++i) guard(base + i * stride);
     note_stack_slab(base, stride, stacks_per_slab);
-    for (std::size_t i = stacks_per_slab - 1; i > 0; --i) out.push_back(base + i * stride);
-    return base;
+    auto sp = [&](std::size_t i) { return base + i * stride + page_size() + size; };
+    std::lock_guard lk(c.mu);
+    for (std::size_t i = 1; i < stacks_per_slab; ++i) {
+        free_stack* n = node_of(sp(i));
+        n->next = c.head;
+        c.head = n;
+    }
+    return sp(0);
 }
 
+/// Default-size stacks this thread freed, for it to reuse first.
 struct thread_cache {
-    std::size_t size = 0;
-    std::vector<void*> free;
+    free_stack* head = nullptr;
+    std::size_t count = 0;
 };
 thread_local thread_cache tl_cache;
 
@@ -99,49 +123,57 @@ std::size_t default_stack_size() noexcept {
     return s;
 }
 
+/// A recycled stack may carry AddressSanitizer poison from frames of its last
+/// goroutine that never returned (it parked, or its stack was switched away
+/// from): the new goroutine starts with a clean slate.
+static void unpoison_stack(const boost::context::stack_context& sctx) noexcept {
+#if defined(__SANITIZE_ADDRESS__)
+    ASAN_UNPOISON_MEMORY_REGION(static_cast<char*>(sctx.sp) - sctx.size, sctx.size);
+#else
+    (void)sctx;
+#endif
+}
+
 boost::context::stack_context pooled_stack::allocate() {
     const std::size_t sz = round_to_pages(size ? size : default_stack_size());
-    void* base = nullptr;
-    thread_cache& tc = tl_cache;
-    if (tc.size == sz && !tc.free.empty()) {
-        base = tc.free.back();
-        tc.free.pop_back();
-    } else {
-        size_class& c = the_pool().of(sz);
-        std::lock_guard lk(c.mu);
-        if (!c.free.empty()) {
-            base = c.free.back();
-            c.free.pop_back();
-        } else {
-            base = new_slab(sz, c.free);
-        }
-    }
     boost::context::stack_context sctx;
     sctx.size = sz;
-    sctx.sp = static_cast<char*>(base) + page_size() + sz;
+    thread_cache& tc = tl_cache;
+    if (sz == default_stack_size() && tc.head) {
+        free_stack* n = tc.head;
+        tc.head = n->next;
+        --tc.count;
+        sctx.sp = sp_of(n);
+        return sctx;
+    }
+    size_class& c = class_of(sz);
+    {
+        std::lock_guard lk(c.mu);
+        if (free_stack* n = c.head) {
+            c.head = n->next;
+            sctx.sp = sp_of(n);
+            return sctx;
+        }
+    }
+    sctx.sp = new_slab(c, sz);
     return sctx;
 }
 
 void pooled_stack::deallocate(boost::context::stack_context& sctx) noexcept {
-    const std::size_t sz = sctx.size;
-    void* base = static_cast<char*>(sctx.sp) - sz - page_size();
+    unpoison_stack(sctx);
+    free_stack* n = node_of(sctx.sp);
     thread_cache& tc = tl_cache;
-    if (tc.size == 0) tc.size = sz;
-    if (tc.size == sz && tc.free.size() < thread_cache_limit) {
-        tc.free.push_back(base);
+    if (sctx.size == default_stack_size() && tc.count < thread_cache_limit) {
+        n->next = tc.head;
+        tc.head = n;
+        ++tc.count;
         return;
     }
-    size_class& c = the_pool().of(sz);
+    // Only sizes that were allocated before are freed: the class exists.
+    size_class& c = class_of(sctx.size);
     std::lock_guard lk(c.mu);
-    c.free.push_back(base);
-    // Hand half the thread cache back too, so stacks freed here can be
-    // reused by the threads that allocate.
-    if (tc.size == sz) {
-        while (tc.free.size() > thread_cache_limit / 2) {
-            c.free.push_back(tc.free.back());
-            tc.free.pop_back();
-        }
-    }
+    n->next = c.head;
+    c.head = n;
 }
 
 }  // namespace csp::detail

@@ -58,6 +58,8 @@ std::size_t default_stack_size() noexcept;
 /// Plain threads blocked, with no deadline, in a wait only goroutines can
 /// end (for deadlock detection). Whoever wakes such a thread subtracts it.
 void blocked_threads_add(long delta) noexcept;
+/// A plain thread made a goroutine runnable (for deadlock detection).
+void note_outside_activity() noexcept;
 /// A plain thread about to block for good: if every scheduler thread sleeps
 /// already, nobody else would look for a deadlock.
 void check_deadlock_if_idle() noexcept;

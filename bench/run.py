@@ -1,0 +1,376 @@
+#!/usr/bin/env python3
+"""Runs cspfiber's benchmarks side by side with Go's and compares them.
+
+    python3 bench/run.py --build build-bench [--quick] [--only a,b] [--reps N]
+
+(`./dev bench [options]` builds build-bench/ and runs this.) Builds nothing
+on the C++ side: it runs BUILD/bench/cspbench (Google Benchmark, see
+bench/cspbench.cpp). The Go half, bench/go/, is compiled once with
+`go build` into BUILD/bench/go-cspbench (offline; GOCACHE under BUILD when
+the default one is not writable).
+
+Every workload runs at every thread count (CSP_PROCS for C++, GOMAXPROCS
+for Go): the C++ and the Go program alternately, each for its repetitions,
+so machine noise hits both sides alike. Throughput workloads run their
+repetitions in one process per side; the memory workloads (skynet,
+idle_1m) run every repetition in a fresh process, alternating sides, since
+VmHWM is a process-wide high-water mark. Values are medians.
+
+Output: progress lines starting with '#', then (last) a line
+`# cspfiber vs go` and a CSV block
+
+    workload,threads,cspfiber_ns,go_ns,ratio
+
+ratio = cspfiber / go (lower is better). For the memory workloads the
+values are in the unit named in the workload column (skynet_ms,
+skynet_peak_rss_bytes, idle_1m_start_ms, idle_1m_rss_per_g_bytes). The same
+CSV is written to BUILD/bench/results.csv. Exit status 1 if any run failed
+(crash, wrong result, timeout); its cells then read `error`.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GO_DIR = os.path.join(ROOT, "bench", "go")
+
+# Throughput workloads: ns per operation, Google Benchmark on the C++ side.
+THROUGHPUT = [
+    "pingpong",
+    "unbuffered_stream",
+    "buffered_stream_1",
+    "buffered_stream_1024",
+    "mpmc_2x2",
+    "mpmc_8x8",
+    "select2",
+    "workerpool_4",
+    "workerpool_64",
+    "spawn_join",
+]
+# Memory workloads: one fresh process per repetition; the rows they print
+# (name, unit) and the name of each in the final table.
+MEMORY = {
+    "skynet": [("skynet", "ms", "skynet_ms"), ("skynet_peak_rss", "bytes", "skynet_peak_rss_bytes")],
+    "idle_1m": [
+        ("idle_1m_start", "ms", "idle_1m_start_ms"),
+        ("idle_1m_rss_per_g", "bytes", "idle_1m_rss_per_g_bytes"),
+    ],
+}
+ALL = THROUGHPUT + list(MEMORY)
+
+
+class RunError(Exception):
+    pass
+
+
+def log(msg):
+    print("# " + msg, flush=True)
+
+
+def run(cmd, env_extra, timeout, cwd=None):
+    """Runs cmd; returns stdout. Raises RunError on failure or timeout."""
+    env = dict(os.environ)
+    env.update(env_extra)
+    shown = " ".join(f"{k}={v}" for k, v in env_extra.items()) + " " + " ".join(cmd)
+    try:
+        p = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise RunError(f"timed out after {timeout:.0f}s: {shown.strip()}") from e
+    if p.returncode != 0:
+        tail = "\n".join(p.stderr.strip().splitlines()[-15:])
+        raise RunError(f"exit status {p.returncode}: {shown.strip()}\n{tail}")
+    return p.stdout
+
+
+def parse_csv_rows(text, procs):
+    """`workload,threads,value,unit` lines -> {(workload, unit): [values]};
+    every row must be for `procs` threads."""
+    rows = {}
+    for line in text.splitlines():
+        f = line.strip().split(",")
+        if len(f) != 4 or line.startswith("#"):
+            continue
+        try:
+            threads, value = int(f[1]), float(f[2])
+        except ValueError:
+            continue
+        if threads != procs:
+            raise RunError(f"asked for {procs} threads, got a row for {threads}: {line.strip()}")
+        rows.setdefault((f[0], f[3]), []).append(value)
+    return rows
+
+
+# --------------------------------------------------------------------------
+# The two sides.
+
+
+class Cpp:
+    label = "cspfiber"
+
+    def __init__(self, exe, scale, timeout):
+        self.exe, self.scale, self.timeout = exe, scale, timeout
+
+    def throughput(self, workload, procs, reps):
+        with tempfile.NamedTemporaryFile("r", suffix=".json") as out:
+            run([self.exe, f"--scale={self.scale:g}", f"--benchmark_filter=^{workload}/",
+                 f"--benchmark_repetitions={reps}", "--benchmark_format=console",
+                 f"--benchmark_out={out.name}", "--benchmark_out_format=json"],
+                {"CSP_PROCS": str(procs)}, self.timeout)
+            data = json.load(out)
+        values = []
+        for b in data.get("benchmarks", []):
+            if b.get("run_type") != "iteration" or b.get("run_name", b["name"]).split("/")[0] != workload:
+                continue
+            if b.get("error_occurred"):
+                raise RunError(f"{workload}: {b.get('error_message')}")
+            if "ns_per_op" not in b or int(b.get("procs", -1)) != procs:
+                raise RunError(f"cspbench {workload}: no ns_per_op, or not on {procs} threads: {b}")
+            values.append(float(b["ns_per_op"]))
+        if len(values) != reps:
+            raise RunError(f"cspbench {workload}: expected {reps} repetitions, got {len(values)}")
+        return values
+
+    def memory(self, workload, procs):
+        return parse_csv_rows(run([self.exe, "--memory", workload], {"CSP_PROCS": str(procs)}, self.timeout), procs)
+
+
+class Go:
+    label = "go"
+
+    def __init__(self, exe, scale, timeout):
+        self.exe, self.scale, self.timeout = exe, scale, timeout
+
+    def _run(self, workload, procs, reps, extra=()):
+        return run([self.exe, *extra, "-procs", str(procs), "-reps", str(reps), "-scale", f"{self.scale:g}",
+                    "-only", workload], {"GOMAXPROCS": str(procs)}, self.timeout)
+
+    def throughput(self, workload, procs, reps):
+        # The Go program runs its repetitions in one process and prints their
+        # median, as cspbench does with --benchmark_repetitions.
+        vals = parse_csv_rows(self._run(workload, procs, reps), procs).get((workload, "ns"), [])
+        if len(vals) != 1:
+            raise RunError(f"go {workload}: no `{workload},{procs},...,ns` line in its output")
+        return vals
+
+    def memory(self, workload, procs):
+        return parse_csv_rows(self._run(workload, procs, 1, extra=("-inproc",)), procs)
+
+
+# --------------------------------------------------------------------------
+
+
+def build_go(build_dir):
+    go = shutil.which("go")
+    if not go:
+        raise RunError("`go` not found (Debian: apt-get install golang-go)")
+    if not os.path.isfile(os.path.join(GO_DIR, "main.go")):
+        raise RunError(f"{GO_DIR}/main.go not found")
+    exe = os.path.abspath(os.path.join(build_dir, "bench", "go-cspbench"))  # go build runs in bench/go
+    env = {"GOFLAGS": "-buildvcs=false", "GOPROXY": "off", "GOTOOLCHAIN": "local", "GO111MODULE": "on",
+           "CGO_ENABLED": "0"}
+    # Offline, and nothing written outside the build directory unless the
+    # usual Go cache is writable.
+    here = os.path.abspath(build_dir)
+    if not writable(os.environ.get("HOME", "")):
+        env.update(HOME=here, GOPATH=os.path.join(here, "gopath"))
+    cache = subprocess.run([go, "env", "GOCACHE"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                           env={**os.environ, **env}).stdout.strip()
+    if not cache or cache == "off" or not writable(cache):
+        env["GOCACHE"] = os.path.join(here, "go-cache")
+    run([go, "build", "-o", exe, "."], env, 600, cwd=GO_DIR)
+    return exe
+
+
+def writable(path):
+    """Whether path exists and is writable, or could be created."""
+    if not path:
+        return False
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            return False
+        path = parent
+    return os.access(path, os.W_OK)
+
+
+def machine_info():
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+
+    def version(cmd):
+        try:
+            return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  timeout=30).stdout.splitlines()[0].strip()
+        except Exception:
+            return "unknown"
+
+    return [
+        f"date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}  load average: {loadavg()}",
+        f"nproc: {os.cpu_count()}  cpu: {model}  kernel: {platform.release()}",
+        f"go: {version(['go', 'version'])}",
+        f"g++: {version(['g++', '--version'])}",
+    ]
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def fmt(value, unit):
+    if value is None:
+        return "error"
+    return f"{value:.0f}" if unit == "bytes" else f"{value:.1f}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--build", default="build-bench", help="meson build directory with bench/cspbench")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke test: 1 repetition, scale 0.1, memory workloads only at the most threads")
+    ap.add_argument("--only", default="", help="comma-separated workloads (default: all): " + ",".join(ALL))
+    ap.add_argument("--reps", type=int, help="repetitions of throughput workloads (default 5; --quick 1)")
+    ap.add_argument("--mem-reps", type=int,
+                    help="repetitions (processes) of memory workloads (default min(reps, 3))")
+    ap.add_argument("--scale", type=float, help="iteration-count multiplier (default 1; --quick 0.1)")
+    ap.add_argument("--procs", help="comma-separated thread counts (default: 1 and nproc)")
+    ap.add_argument("--timeout", type=float,
+                    help="seconds before one process counts as hung (default 300; --quick 60)")
+    args = ap.parse_args()
+
+    reps = args.reps or (1 if args.quick else 5)
+    mem_reps = args.mem_reps or min(reps, 3)
+    scale = args.scale or (0.1 if args.quick else 1.0)
+    timeout = args.timeout or (60 if args.quick else 300)
+    if reps < 1 or mem_reps < 1 or scale <= 0:
+        ap.error("--reps, --mem-reps and --scale must be positive")
+    ncpu = os.cpu_count() or 1
+    procs = [int(p) for p in args.procs.split(",")] if args.procs else sorted({1, ncpu})
+    workloads = ALL
+    if args.only:
+        workloads = [w.strip() for w in args.only.split(",") if w.strip()]
+        unknown = [w for w in workloads if w not in ALL]
+        if unknown:
+            ap.error(f"unknown workload(s) {','.join(unknown)}; known: {','.join(ALL)}")
+        workloads = [w for w in ALL if w in workloads]
+
+    started = time.monotonic()
+    cpp_exe = os.path.abspath(os.path.join(args.build, "bench", "cspbench"))
+    if not os.access(cpp_exe, os.X_OK):
+        print(f"run.py: {cpp_exe} not found; build with -Dbenchmarks=true (./dev bench does)", file=sys.stderr)
+        return 2
+    try:
+        go_exe = build_go(args.build)
+    except RunError as e:
+        print(f"run.py: building the Go benchmarks failed: {e}", file=sys.stderr)
+        return 2
+
+    for line in machine_info():
+        log(line)
+    log(f"command: {' '.join([os.path.basename(sys.argv[0])] + sys.argv[1:])}")
+    log(f"reps: {reps} (memory: {mem_reps} processes)  scale: {scale:g}  threads: {','.join(map(str, procs))}")
+
+    cpp = Cpp(cpp_exe, scale, timeout)
+    go = Go(go_exe, scale, timeout)
+    # results[(row_name, threads)] = {"cspfiber": median or None, "go": ...}
+    results = {}
+    order = []
+    failures = []
+
+    def record(row, threads, side, values):
+        key = (row, threads)
+        if key not in results:
+            results[key] = {}
+            order.append(key)
+        results[key][side] = statistics.median(values) if values else None
+
+    flip = False
+    for w in workloads:
+        for p in procs:
+            if w in MEMORY and args.quick and p != max(procs):
+                continue
+            sides = [cpp, go] if not flip else [go, cpp]
+            flip = not flip
+            t0 = time.monotonic()
+            if w in THROUGHPUT:
+                for side in sides:
+                    try:
+                        vals = side.throughput(w, p, reps)
+                    except RunError as e:
+                        failures.append(f"{side.label} {w} threads={p}: {e}")
+                        print(f"run.py: FAILED {side.label} {w} threads={p}: {e}", file=sys.stderr, flush=True)
+                        vals = []
+                    record(w, p, side.label, vals)
+                    if vals:
+                        runs = (f"runs: {' '.join(f'{v:.1f}' for v in vals)}" if side is cpp
+                                else f"median of {reps} in the Go program")
+                        log(f"{w:<24} threads={p} {side.label:<8} median {statistics.median(vals):9.1f} ns  ({runs})")
+            else:
+                collected = {s.label: {} for s in sides}
+                broken = set()
+                for _ in range(mem_reps):
+                    for side in sides:
+                        if side.label in broken:
+                            continue
+                        try:
+                            rows = side.memory(w, p)
+                        except RunError as e:
+                            failures.append(f"{side.label} {w} threads={p}: {e}")
+                            print(f"run.py: FAILED {side.label} {w} threads={p}: {e}", file=sys.stderr,
+                                  flush=True)
+                            broken.add(side.label)
+                            continue
+                        for (name, unit), vals in rows.items():
+                            collected[side.label].setdefault((name, unit), []).extend(vals)
+                for name, unit, row in MEMORY[w]:
+                    for side in sides:
+                        vals = [] if side.label in broken else collected[side.label].get((name, unit), [])
+                        if side.label not in broken and len(vals) != mem_reps:
+                            failures.append(f"{side.label} {w} threads={p}: no {name} row")
+                            vals = []
+                        record(row, p, side.label, vals)
+                        if vals:
+                            log(f"{row:<24} threads={p} {side.label:<8} median {fmt(statistics.median(vals), unit):>9} "
+                                f"{unit}  (runs: {' '.join(fmt(v, unit) for v in vals)})")
+            log(f"  ({time.monotonic() - t0:.1f}s)")
+
+    lines = ["workload,threads,cspfiber_ns,go_ns,ratio"]
+    units = {row: unit for m in MEMORY.values() for _, unit, row in m}
+    for row, p in order:
+        r = results[(row, p)]
+        c, g = r.get("cspfiber"), r.get("go")
+        unit = units.get(row, "ns")
+        ratio = f"{c / g:.2f}" if c is not None and g else "error"
+        lines.append(f"{row},{p},{fmt(c, unit)},{fmt(g, unit)},{ratio}")
+    csv_path = os.path.join(args.build, "bench", "results.csv")
+    with open(csv_path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    log(f"total: {time.monotonic() - started:.0f}s  load average: {loadavg()}  CSV also in {csv_path}")
+    for fl in failures:
+        log("FAILED: " + fl.splitlines()[0])
+    print("# cspfiber vs go")
+    print("\n".join(lines), flush=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
