@@ -63,6 +63,7 @@ void spawn(std::size_t stack, F&& f, A&&... a) {
         delete record;
         throw;
     }
+    note_stack_of(record);
     // The scheduler owns one reference (dropped when it frees the terminated
     // fiber); drop ours so that reference is the last.
     boost::fibers::context* raw = ctx.get();

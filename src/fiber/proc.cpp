@@ -1,6 +1,11 @@
 #include "proc.hpp"
 
+#include <pthread.h>
+
+#include <boost/context/stack_traits.hpp>
 #include <boost/fiber/type.hpp>
+
+#include <fiber/detail/goroutine.hpp>
 
 #include "runtime.hpp"
 
@@ -37,8 +42,28 @@ proc::proc(runtime& rt, std::size_t index)
       index_(index),
       sched_(context::active()->get_scheduler()),
       running_(context::active()),
+      main_ctx_(running_),
       rng_(0x9E3779B97F4A7C15ull * (index + 1)) {
     register_proc(this);
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        void* bottom = nullptr;
+        std::size_t size = 0;
+        if (pthread_attr_getstack(&attr, &bottom, &size) == 0) thread_stack_ = {bottom, size};
+        pthread_attr_destroy(&attr);
+    }
+}
+
+stack_bounds proc::bounds_of(context* ctx) const noexcept {
+    if (ctx == main_ctx_) return thread_stack_;
+    if (ctx == dispatcher_ctx_) {
+        // Boost puts the dispatcher's context object at the top of its
+        // default-size stack.
+        const std::size_t size = boost::context::stack_traits::default_size() - 512;
+        return {reinterpret_cast<const char*>(ctx) - size, size};
+    }
+    if (goroutine* g = goroutine::of(ctx)) return {g->stack_bottom, g->stack_size};
+    return {};
 }
 
 context* proc::attach(context* ctx) noexcept {
@@ -89,8 +114,9 @@ context* proc::pop_local() noexcept {
 }
 
 void proc::awakened(context* ctx) noexcept {
+    landed();
     if (ctx->is_context(boost::fibers::type::dispatcher_context)) {
-        dispatcher_ = ctx;  // kept aside: see pick_next
+        dispatcher_ = dispatcher_ctx_ = ctx;  // kept aside: see pick_next
         return;
     }
     if (is_pinned(ctx)) {
@@ -120,6 +146,7 @@ void proc::park(context* self, boost::fibers::detail::spinlock_lock& lk) noexcep
     // Detached while parked: whichever thread wakes it may run it.
     sched_->detach_worker_context(self);
     sched_->suspend(lk);
+    current_proc()->landed();  // maybe another thread's proc by now
 }
 
 context* proc::take_work() noexcept {
@@ -197,6 +224,7 @@ context* proc::steal_into(proc& thief) noexcept {
 }
 
 context* proc::pick_next() noexcept {
+    landed();
     ++picks_;
     // Boost's dispatcher frees terminated fibers, moves fibers other threads
     // woke through Boost into our queue, and fires Boost's sleep queue.
@@ -236,6 +264,7 @@ bool proc::has_work() noexcept {
 }
 
 void proc::suspend_until(std::chrono::steady_clock::time_point const& tp) noexcept {
+    landed();
     // Spin first: a parked thread costs tens of microseconds to wake.
     rt_.spinning.fetch_add(1, std::memory_order_seq_cst);
     for (int i = 0; i < spin_rounds; ++i) {

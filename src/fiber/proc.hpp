@@ -25,6 +25,7 @@
 #include <boost/fiber/scheduler.hpp>
 
 #include <fiber/detail/spin_mutex.hpp>
+#include "sanitizer.hpp"
 
 namespace csp::detail {
 
@@ -48,6 +49,13 @@ public:
     /// Detaches the running goroutine and switches away; see park_current.
     void park(boost::fibers::context* self, boost::fibers::detail::spinlock_lock& lk) noexcept;
     void note_terminated() noexcept { ++terminated_; }
+    /// First thing a context does on this thread after a switch.
+    void landed() noexcept {
+        if (switching_) {
+            switching_ = false;
+            sanitizer_finish_switch();
+        }
+    }
     /// The running goroutine is about to yield: queue it behind the others.
     void note_yield() noexcept { yielding_ = true; }
 
@@ -75,7 +83,13 @@ private:
     bool has_work() noexcept;
     void park_thread(std::chrono::steady_clock::time_point deadline) noexcept;
     boost::fibers::context* attach(boost::fibers::context* ctx) noexcept;
-    boost::fibers::context* run(boost::fibers::context* ctx) noexcept { return running_ = ctx; }
+    /// The context pick_next hands to Boost to switch to.
+    boost::fibers::context* run(boost::fibers::context* ctx) noexcept {
+        sanitizer_start_switch(bounds_of(ctx));
+        switching_ = true;
+        return running_ = ctx;
+    }
+    stack_bounds bounds_of(boost::fibers::context* ctx) const noexcept;
 
     runtime& rt_;
     const std::size_t index_;
@@ -83,6 +97,10 @@ private:
 
     // Owner thread only.
     boost::fibers::context* running_ = nullptr;
+    boost::fibers::context* const main_ctx_;
+    boost::fibers::context* dispatcher_ctx_ = nullptr;  // Boost's, once seen
+    stack_bounds thread_stack_;
+    bool switching_ = false;
     boost::fibers::context* runnext_ = nullptr;
     boost::fibers::context* dispatcher_ = nullptr;
     queue_t pinned_;           // main context: never stolen

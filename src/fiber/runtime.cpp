@@ -144,7 +144,9 @@ void goroutine_panicked(std::exception_ptr e) noexcept {
     std::abort();
 }
 
-void goroutine_started() noexcept {}
+void goroutine_started() noexcept {
+    if (proc* p = tl_proc) p->landed();
+}
 
 void goroutine_finished() noexcept {
     if (proc* p = tl_proc) p->note_terminated();
@@ -164,6 +166,7 @@ void yield() noexcept {
     if (detail::proc* p = detail::current_proc()) {
         p->note_yield();
         boost::this_fiber::yield();
+        detail::current_proc()->landed();
     } else {
         std::this_thread::yield();
     }

@@ -14,12 +14,14 @@
 #include <mutex>
 #include <new>
 
+#include <fiber/detail/goroutine.hpp>
 #include <fiber/detail/runtime.hpp>
 #include <fiber/detail/spin_mutex.hpp>
 #include "overflow.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
+#include <sanitizer/lsan_interface.h>
 #endif
 
 #ifndef MADV_GUARD_INSTALL
@@ -92,6 +94,12 @@ void* new_slab(size_class& c, std::size_t size) {
     char* base = static_cast<char*>(mem);
     for (std::size_t i = 0; i < stacks_per_slab; ++i) guard(base + i * stride);
     note_stack_slab(base, stride, stacks_per_slab);
+#if defined(__SANITIZE_ADDRESS__)
+    // Goroutine stacks hold pointers too: LeakSanitizer must scan them (not
+    // their guard pages), or what only a parked goroutine refers to looks
+    // leaked.
+    for (std::size_t i = 0; i < stacks_per_slab; ++i) __lsan_register_root_region(base + i * stride + page_size(), size);
+#endif
     auto sp = [&](std::size_t i) { return base + i * stride + page_size() + size; };
     std::lock_guard lk(c.mu);
     for (std::size_t i = 1; i < stacks_per_slab; ++i) {
@@ -108,6 +116,7 @@ struct thread_cache {
     std::size_t count = 0;
 };
 thread_local thread_cache tl_cache;
+thread_local boost::context::stack_context tl_last_allocated;
 
 }  // namespace
 
@@ -134,7 +143,18 @@ static void unpoison_stack(const boost::context::stack_context& sctx) noexcept {
 #endif
 }
 
+void note_stack_of(goroutine* g) noexcept {
+    g->stack_bottom = static_cast<char*>(tl_last_allocated.sp) - tl_last_allocated.size;
+    g->stack_size = tl_last_allocated.size;
+}
+
 boost::context::stack_context pooled_stack::allocate() {
+    boost::context::stack_context s = take();
+    tl_last_allocated = s;
+    return s;
+}
+
+boost::context::stack_context pooled_stack::take() {
     const std::size_t sz = round_to_pages(size ? size : default_stack_size());
     boost::context::stack_context sctx;
     sctx.size = sz;

@@ -45,6 +45,10 @@ public:
     wait_reason reason() const noexcept { return reason_.load(std::memory_order_relaxed); }
     const void* object() const noexcept { return object_.load(std::memory_order_relaxed); }
     std::uint64_t id() const noexcept { return id_; }
+
+    /// The goroutine's stack: [bottom, bottom + size).
+    const void* stack_bottom = nullptr;
+    std::size_t stack_size = 0;
     const char* entry() const noexcept { return entry_; }
 
     /// Calls f(const goroutine&) for every live goroutine, holding each

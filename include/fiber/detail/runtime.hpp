@@ -51,9 +51,17 @@ struct pooled_stack {
     std::size_t size;
     boost::context::stack_context allocate();
     void deallocate(boost::context::stack_context& sctx) noexcept;
+
+private:
+    boost::context::stack_context take();
 };
 
 std::size_t default_stack_size() noexcept;
+
+class goroutine;
+/// Records in `g` the stack pooled_stack::allocate just handed out on this
+/// thread (the goroutine's; sanitizers need its bounds).
+void note_stack_of(goroutine* g) noexcept;
 
 /// Plain threads blocked, with no deadline, in a wait only goroutines can
 /// end (for deadlock detection). Whoever wakes such a thread subtracts it.
