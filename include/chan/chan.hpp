@@ -200,13 +200,13 @@ private:
 
     int run_send(T& v, bool block, const std::chrono::steady_clock::time_point* deadline) const {
         detail::select_case c{state_, &v, true, false};
-        return detail::select_impl(&c, 1, block, deadline);
+        return state_ ? detail::single_op(c, block, deadline) : detail::select_impl(&c, 1, block, deadline);
     }
 
     chan_status run_recv(std::optional<T>& out, bool block,
                          const std::chrono::steady_clock::time_point* deadline) const {
         detail::select_case c{state_, &out, false, false};
-        int r = detail::select_impl(&c, 1, block, deadline);
+        int r = state_ ? detail::single_op(c, block, deadline) : detail::select_impl(&c, 1, block, deadline);
         if (r == detail::select_would_block) return chan_status::would_block;
         if (r == detail::select_timed_out) return chan_status::timeout;
         return c.ok ? chan_status::ok : chan_status::closed;

@@ -82,10 +82,10 @@ int block_without_cases(const clock::time_point* deadline, wait_reason why) {
     return select_timed_out;  // not reached: nobody can claim p
 }
 
-/// A plain send or receive: the one-case select without the arrays, the
-/// shuffling and the re-locking (the claimer already unlinked our waiter).
-/// Not inlined: its small frame is what a parked goroutine keeps on its stack.
-[[gnu::noinline]] int single_case(select_case& c, bool block, const clock::time_point* deadline) {
+}  // namespace
+
+// The claimer already unlinked our waiter: no re-locking after a wake-up.
+int single_op(select_case& c, bool block, const clock::time_point* deadline) {
     chan_base* ch = c.ch;
     wake_list wl;
     ch->mu.lock();
@@ -120,10 +120,8 @@ int block_without_cases(const clock::time_point* deadline, wait_reason why) {
     return 0;
 }
 
-}  // namespace
-
 int select_impl(select_case* cases, int n, bool block, const clock::time_point* deadline) {
-    if (n == 1 && cases[0].ch) return single_case(cases[0], block, deadline);
+    if (n == 1 && cases[0].ch) return single_op(cases[0], block, deadline);
     // Poll order: a random permutation of the non-nil cases, so the choice
     // among ready cases is uniform (Go's pollorder).
     small_array<int, 8> poll(n);

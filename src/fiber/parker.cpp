@@ -1,5 +1,8 @@
 #include <fiber/detail/parker.hpp>
 
+#include <cstdio>
+#include <cstdlib>
+
 #include <fiber/detail/spin_mutex.hpp>
 
 #include <fiber/detail/runtime.hpp>
@@ -48,6 +51,11 @@ void parker::wake() noexcept {
         blocked_threads_add(-1);
     }
     b->cv.notify_one();
+}
+
+void parker::claimed_before_parking() noexcept {
+    std::fputs("cspfiber internal error: a goroutine was claimed before it parked\n", stderr);
+    std::abort();
 }
 
 void parker::park_fiber(boost::fibers::detail::spinlock_lock& lk) noexcept {

@@ -85,8 +85,10 @@ private:
     boost::fibers::context* attach(boost::fibers::context* ctx) noexcept;
     /// The context pick_next hands to Boost to switch to.
     boost::fibers::context* run(boost::fibers::context* ctx) noexcept {
+#if defined(CSP_ASAN_FIBERS)
         sanitizer_start_switch(bounds_of(ctx));
         switching_ = true;
+#endif
         return running_ = ctx;
     }
     stack_bounds bounds_of(boost::fibers::context* ctx) const noexcept;

@@ -30,4 +30,8 @@ inline constexpr int select_timed_out = -2;
 int select_impl(select_case* cases, int n, bool block,
                 const std::chrono::steady_clock::time_point* deadline);
 
+/// select_impl for one case on a non-nil channel (a plain send or receive):
+/// no arrays, no shuffling, no re-locking. Returns 0 or the same negatives.
+int single_op(select_case& c, bool block, const std::chrono::steady_clock::time_point* deadline);
+
 }  // namespace csp::detail

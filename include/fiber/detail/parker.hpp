@@ -103,8 +103,11 @@ private:
     // Nobody else can hold park_lock yet: a claimer needs a queue lock the
     // caller still holds. So this never waits.
     boost::fibers::detail::spinlock_lock lock_for_park() noexcept {
-        return boost::fibers::detail::spinlock_lock(park_lock, std::try_to_lock);
+        boost::fibers::detail::spinlock_lock lk(park_lock, std::try_to_lock);
+        if (!lk.owns_lock()) claimed_before_parking();  // broken invariant 4: never silently
+        return lk;
     }
+    [[noreturn]] static void claimed_before_parking() noexcept;
     void park_fiber(boost::fibers::detail::spinlock_lock& lk) noexcept;
     void park_thread(const std::chrono::steady_clock::time_point* deadline);
     bool arm_timer_and_park(std::chrono::steady_clock::time_point deadline,
