@@ -12,6 +12,7 @@
 // CSP_DEADLOCK_DETECTION=0 to turn that off.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 namespace csp {
@@ -23,5 +24,8 @@ std::string goroutine_dump();
 /// From now on, SIGQUIT prints goroutine_dump() to stderr (the program goes
 /// on running). A small thread of its own does the printing.
 void dump_goroutines_on_sigquit();
+
+/// How many SIGQUIT dumps have been printed so far (for tests and tools).
+std::size_t sigquit_dumps_printed() noexcept;
 
 }  // namespace csp

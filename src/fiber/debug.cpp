@@ -31,6 +31,7 @@ std::atomic<std::size_t> blocked_threads{0};
 // a check that sees it change was looking at a moving picture.
 std::atomic<std::uint64_t> outside_activity{0};
 std::atomic<std::size_t> helper_threads{0};
+std::atomic<std::size_t> sigquit_dumps{0};
 
 std::string demangle(const char* name) {
     int status = 0;
@@ -119,6 +120,8 @@ std::string goroutine_dump() {
     return all;
 }
 
+std::size_t sigquit_dumps_printed() noexcept { return detail::sigquit_dumps.load(std::memory_order_acquire); }
+
 void dump_goroutines_on_sigquit() {
     static std::once_flag once;
     std::call_once(once, [] {
@@ -139,6 +142,7 @@ void dump_goroutines_on_sigquit() {
                 std::string d = goroutine_dump();
                 std::fprintf(stderr, "SIGQUIT: goroutine dump\n%s\n", d.c_str());
                 std::fflush(stderr);
+                detail::sigquit_dumps.fetch_add(1, std::memory_order_release);
             }
         }).detach();
         ::sigaction(SIGQUIT, &sa, nullptr);

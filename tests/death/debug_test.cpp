@@ -1,9 +1,13 @@
 // Goroutine dumps: every live goroutine with what it waits on.
 #include <gtest/gtest.h>
 
+#include <csignal>
+#include <cstdlib>
+
 #include <chan/chan.hpp>
 #include <fiber/debug.hpp>
 #include <fiber/go.hpp>
+#include <fiber/sleep.hpp>
 #include <fiber/wait_group.hpp>
 
 namespace {
@@ -34,6 +38,28 @@ TEST(GoroutineDump, ListsBlockedGoroutinesWithWaitReasonAndEntry) {
         EXPECT_NE(dump.find("blocked_sender"), std::string::npos) << dump;
         EXPECT_EQ(*c.recv(), 42);
     });
+}
+
+// kill -QUIT prints the dump and the program goes on (checked in a child
+// process, whose stderr the death test matches).
+TEST(GoroutineDump, SigquitPrintsTheDumpAndTheProgramGoesOn) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_EXIT(
+        {
+            csp::dump_goroutines_on_sigquit();
+            csp::run([] {
+                csp::chan<int> c, started;
+                csp::go(blocked_sender{c, started});
+                started.recv();
+                std::raise(SIGQUIT);
+                // The dump is printed by a helper thread: wait for it, bounded.
+                for (int i = 0; i < 5000 && csp::sigquit_dumps_printed() == 0; ++i)
+                    csp::sleep_for(std::chrono::milliseconds(1));
+                c.recv();
+            });
+            std::_Exit(csp::sigquit_dumps_printed() == 1 ? 0 : 1);
+        },
+        ::testing::ExitedWithCode(0), "SIGQUIT: goroutine dump(.|\n)*blocked_sender");
 }
 
 TEST(GoroutineDump, FinishedGoroutinesLeaveIt) {
