@@ -18,10 +18,8 @@ using boost::fibers::context;
 constexpr std::uint32_t dispatcher_every = 64;   // picks between Boost dispatcher runs
 constexpr std::uint32_t terminated_batch = 32;   // terminated fibers that trigger a free
 // A chain of goroutines handing over through runnext runs this many picks
-// before the queue gets a turn (Go lets it run out a 10 ms time slice). Too
-// small turns a spawning tree breadth-first: every queued parent then
-// spawns its children before any leaf finishes.
-constexpr std::uint32_t runnext_limit = 4096;
+// before the queue gets a turn (Go lets it run out a 10 ms time slice).
+constexpr std::uint32_t runnext_limit = 32;
 constexpr std::uint32_t timer_check_every = 16;  // picks between timer checks
 constexpr std::size_t local_queue_limit = 256;    // Go's runq size
 constexpr int spin_rounds = 2000;                // about 20-40 us of looking for work
