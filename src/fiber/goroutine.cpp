@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include <fiber/detail/spin_mutex.hpp>
+#include "sanitizer.hpp"
 
 namespace csp::detail {
 
@@ -46,10 +47,14 @@ goroutine::goroutine(const char* entry)
       id_(next_id.fetch_add(1, std::memory_order_relaxed)),
       entry_(entry),
       shard_(&my_shard()) {
+    tsan_fiber = tsan_fiber_create();
     shard_->add(this);
 }
 
-goroutine::~goroutine() { shard_->remove(this); }
+goroutine::~goroutine() {
+    shard_->remove(this);
+    tsan_fiber_destroy(tsan_fiber);
+}
 
 void goroutine::visit_all(visit_fn fn, void* arg) {
     for (registry_shard& s : shards) {

@@ -43,6 +43,7 @@ proc::proc(runtime& rt, std::size_t index)
       main_ctx_(running_),
       rng_(0x9E3779B97F4A7C15ull * (index + 1)) {
     register_proc(this);
+    tsan_main_ = tsan_fiber_current();
     pthread_attr_t attr;
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
         void* bottom = nullptr;
@@ -50,6 +51,16 @@ proc::proc(runtime& rt, std::size_t index)
         if (pthread_attr_getstack(&attr, &bottom, &size) == 0) thread_stack_ = {bottom, size};
         pthread_attr_destroy(&attr);
     }
+}
+
+void* proc::tsan_fiber_of(context* ctx) noexcept {
+    if (ctx == main_ctx_) return tsan_main_;
+    if (ctx == dispatcher_ctx_) {
+        if (!tsan_dispatcher_) tsan_dispatcher_ = tsan_fiber_create();
+        return tsan_dispatcher_;
+    }
+    if (goroutine* g = goroutine::of(ctx)) return g->tsan_fiber;
+    return nullptr;
 }
 
 stack_bounds proc::bounds_of(context* ctx) const noexcept {
@@ -221,7 +232,10 @@ context* proc::steal_into(proc& thief) noexcept {
     return first;
 }
 
-context* proc::pick_next() noexcept {
+// Not instrumented by ThreadSanitizer: it announces the fiber switch
+// (run()), and no instrumented frame may be left open between that and the
+// switch itself, or TSan's shadow call stacks of the two fibers get mixed.
+CSP_NO_SANITIZE_THREAD context* proc::pick_next() noexcept {
     landed();
     ++picks_;
     // Boost's dispatcher frees terminated fibers, moves fibers other threads

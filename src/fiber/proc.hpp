@@ -89,9 +89,13 @@ private:
         sanitizer_start_switch(bounds_of(ctx));
         switching_ = true;
 #endif
+#if defined(CSP_TSAN_FIBERS)
+        tsan_switch_to(tsan_fiber_of(ctx));
+#endif
         return running_ = ctx;
     }
     stack_bounds bounds_of(boost::fibers::context* ctx) const noexcept;
+    void* tsan_fiber_of(boost::fibers::context* ctx) noexcept;
 
     runtime& rt_;
     const std::size_t index_;
@@ -102,6 +106,8 @@ private:
     boost::fibers::context* const main_ctx_;
     boost::fibers::context* dispatcher_ctx_ = nullptr;  // Boost's, once seen
     stack_bounds thread_stack_;
+    void* tsan_main_ = nullptr;
+    void* tsan_dispatcher_ = nullptr;
     bool switching_ = false;
     boost::fibers::context* runnext_ = nullptr;
     boost::fibers::context* dispatcher_ = nullptr;

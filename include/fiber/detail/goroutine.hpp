@@ -49,6 +49,7 @@ public:
     /// The goroutine's stack: [bottom, bottom + size).
     const void* stack_bottom = nullptr;
     std::size_t stack_size = 0;
+    void* tsan_fiber = nullptr;  // ThreadSanitizer's handle, in TSan builds
     const char* entry() const noexcept { return entry_; }
 
     /// Calls f(const goroutine&) for every live goroutine, holding each
