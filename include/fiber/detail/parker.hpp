@@ -18,6 +18,10 @@
 //     makes the goroutine runnable, so a goroutine is never resumed while it is
 //     still running on its old stack (Go parks with the channel locks held
 //     for the same reason; a per-parker lock lets select drop them early).
+//     A waker on the goroutine's own scheduler thread skips that: something
+//     else runs there, so the goroutine has switched away already.
+//  5. Only the claimer wakes: a goroutine parked with a deadline is woken by
+//     its timer only if the timer won the CAS (state == aborted).
 #pragma once
 
 #include <atomic>
