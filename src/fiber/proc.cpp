@@ -155,7 +155,9 @@ void proc::park(context* self, boost::fibers::detail::spinlock_lock& lk) noexcep
     // Detached while parked: whichever thread wakes it may run it.
     sched_->detach_worker_context(self);
     sched_->suspend(lk);
+#if defined(CSP_ASAN_FIBERS)
     current_proc()->landed();  // maybe another thread's proc by now
+#endif
 }
 
 context* proc::take_work() noexcept {

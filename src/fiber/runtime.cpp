@@ -166,7 +166,9 @@ void yield() noexcept {
     if (detail::proc* p = detail::current_proc()) {
         p->note_yield();
         boost::this_fiber::yield();
+#if defined(CSP_ASAN_FIBERS)
         detail::current_proc()->landed();
+#endif
     } else {
         std::this_thread::yield();
     }
