@@ -9,6 +9,7 @@
 #pragma once
 
 #include "mpmc.hpp"
+#include "proc_status.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -60,15 +61,6 @@ public:
     }
 };
 inline ::testing::Environment* const the_message_report = ::testing::AddGlobalTestEnvironment(new message_report);
-
-/// The process's resident set size (VmRSS) in KiB; -1 if unknown.
-inline long resident_kib() {
-    std::ifstream status("/proc/self/status");
-    std::string line;
-    while (std::getline(status, line))
-        if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
-    return -1;
-}
 
 /// Settings of the stress tests that take one: goroutines, and goroutines
 /// mixed with plain threads.

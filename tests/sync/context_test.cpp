@@ -222,9 +222,9 @@ TEST(ContextChildren, CancelledChildrenDoNotAccumulate) {
     constexpr int n = 100000;
     auto [parent, cancel_parent] = csp::with_cancel(csp::background());
     churn_children(parent, 1000);  // warm up allocator and runtime
-    const long rss_before = vm_rss_kib();
+    const long rss_before = resident_kib();
     churn_children(parent, n);
-    const long rss_after = vm_rss_kib();
+    const long rss_after = resident_kib();
     const auto t0 = clk::now();
     cancel_parent();
     const auto cancel_time = clk::now() - t0;

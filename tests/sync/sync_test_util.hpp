@@ -19,6 +19,8 @@
 #include <chan/select.hpp>
 #include <fiber/go.hpp>
 
+#include "../proc_status.hpp"
+
 namespace synctest {
 
 using namespace std::chrono_literals;
@@ -159,14 +161,7 @@ inline int random_between(int lo, int hi) {
     return std::uniform_int_distribution<int>(lo, hi)(gen);
 }
 
-/// Resident set size of this process in KiB (VmRSS), or -1.
-inline long vm_rss_kib() {
-    std::ifstream in("/proc/self/status");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
-    return -1;
-}
+using csp_test::resident_kib;
 
 #if defined(__SANITIZE_ADDRESS__)
 inline constexpr bool under_asan = true;  // freed memory sits in ASan's quarantine
