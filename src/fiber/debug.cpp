@@ -30,7 +30,14 @@ std::atomic<std::size_t> blocked_threads{0};
 // Bumped whenever a plain thread makes a goroutine runnable or is woken:
 // a check that sees it change was looking at a moving picture.
 std::atomic<std::uint64_t> outside_activity{0};
-std::atomic<std::size_t> helper_threads{0};
+#if defined(__SANITIZE_THREAD__)
+// ThreadSanitizer's background thread, started with the first thread the
+// runtime creates: known, and never sends on a channel.
+constexpr std::size_t sanitizer_threads = 1;
+#else
+constexpr std::size_t sanitizer_threads = 0;
+#endif
+std::atomic<std::size_t> helper_threads{sanitizer_threads};
 std::atomic<std::size_t> sigquit_dumps{0};
 
 std::string demangle(const char* name) {

@@ -51,9 +51,14 @@ goroutine::goroutine(const char* entry)
     shard_->add(this);
 }
 
-goroutine::~goroutine() {
+// Not instrumented by ThreadSanitizer: it may switch TSan to the dying
+// goroutine's fiber (see proc::tsan_retire), after which no instrumented
+// frame of ours may close.
+CSP_NO_SANITIZE_THREAD goroutine::~goroutine() {
     shard_->remove(this);
-    tsan_fiber_destroy(tsan_fiber);
+#if defined(CSP_TSAN_FIBERS)
+    tsan_retire(tsan_fiber);  // last: may switch fibers
+#endif
 }
 
 void goroutine::visit_all(visit_fn fn, void* arg) {

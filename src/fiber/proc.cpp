@@ -63,6 +63,38 @@ void* proc::tsan_fiber_of(context* ctx) noexcept {
     return nullptr;
 }
 
+#if defined(CSP_TSAN_FIBERS)
+// How a goroutine dies, as Boost does it: its last switch away leaves its
+// stack suspended inside Boost's terminate; later the dispatcher deletes the
+// context (and our record with it), then resumes that stack once, so that it
+// unwinds its last frames and frees itself from atop the dispatcher's stack.
+// TSan is told of none of these switches. So when the record goes, the
+// dispatcher takes on the dying goroutine's TSan fiber: the frames that close
+// on the dying stack then pop that fiber's shadow stack, where they were
+// pushed. The dispatcher takes its own fiber back at its next call into us
+// (awakened, pick_next), and the borrowed one is destroyed then.
+CSP_NO_SANITIZE_THREAD void proc::tsan_borrow(void* dying) noexcept {
+    void* previous = tsan_borrowed_;
+    __tsan_switch_to_fiber(dying, 0);
+    if (previous) __tsan_destroy_fiber(previous);  // no longer current
+    tsan_borrowed_ = dying;
+}
+
+CSP_NO_SANITIZE_THREAD void proc::tsan_return() noexcept {
+    if (!tsan_borrowed_) return;
+    __tsan_switch_to_fiber(tsan_dispatcher_, 0);
+    __tsan_destroy_fiber(tsan_borrowed_);
+    tsan_borrowed_ = nullptr;
+}
+
+CSP_NO_SANITIZE_THREAD void tsan_retire(void* fiber) noexcept {
+    if (!fiber) return;
+    proc* p = current_proc();
+    if (p && p->on_dispatcher()) p->tsan_borrow(fiber);  // last: switches fibers
+    else __tsan_destroy_fiber(fiber);                   // never ran (spawn failed)
+}
+#endif
+
 stack_bounds proc::bounds_of(context* ctx) const noexcept {
     if (ctx == main_ctx_) return thread_stack_;
     if (ctx == dispatcher_ctx_) {
@@ -122,7 +154,14 @@ context* proc::pop_local() noexcept {
     return ctx;
 }
 
-void proc::awakened(context* ctx) noexcept {
+CSP_NO_SANITIZE_THREAD void proc::awakened(context* ctx) noexcept {
+#if defined(CSP_TSAN_FIBERS)
+    tsan_return();  // Boost's dispatcher may call us right after freeing goroutines
+#endif
+    enqueue_awakened(ctx);
+}
+
+void proc::enqueue_awakened(context* ctx) noexcept {
     landed();
     if (ctx->is_context(boost::fibers::type::dispatcher_context)) {
         dispatcher_ = dispatcher_ctx_ = ctx;  // kept aside: see pick_next
@@ -234,10 +273,25 @@ context* proc::steal_into(proc& thief) noexcept {
     return first;
 }
 
-// Not instrumented by ThreadSanitizer: it announces the fiber switch
-// (run()), and no instrumented frame may be left open between that and the
-// switch itself, or TSan's shadow call stacks of the two fibers get mixed.
+// Not instrumented by ThreadSanitizer: it tells TSan which fiber runs next,
+// and from then until Boost switches stacks no instrumented frame may open
+// or close. A function-exit hook would pop the next fiber's shadow call
+// stack, not ours, and underflow it.
 CSP_NO_SANITIZE_THREAD context* proc::pick_next() noexcept {
+#if defined(CSP_TSAN_FIBERS)
+    tsan_return();  // Boost's dispatcher may call us right after freeing goroutines
+#endif
+    context* next = choose_next();
+#if defined(CSP_TSAN_FIBERS)
+    if (next) {
+        void* fiber = tsan_fiber_of(next);  // a complete call, before the switch
+        if (fiber) __tsan_switch_to_fiber(fiber, 0);  // 0: the switch orders the two fibers
+    }
+#endif
+    return next;
+}
+
+context* proc::choose_next() noexcept {
     landed();
     ++picks_;
     // Boost's dispatcher frees terminated fibers, moves fibers other threads

@@ -68,6 +68,13 @@ public:
     /// True if this thread sleeps with no deadline and nothing to do.
     bool asleep_for_good() noexcept;
 
+#if defined(CSP_TSAN_FIBERS)
+    /// ThreadSanitizer's view of goroutine deaths; see tsan_retire.
+    bool on_dispatcher() const noexcept { return running_ && running_ == dispatcher_ctx_; }
+    void tsan_borrow(void* dying) noexcept;
+    void tsan_return() noexcept;
+#endif
+
     /// The context this thread runs now (what Boost's context::active()
     /// returns, without its thread-local look-ups): every switch on a
     /// scheduler thread goes through pick_next.
@@ -83,14 +90,14 @@ private:
     bool has_work() noexcept;
     void park_thread(std::chrono::steady_clock::time_point deadline) noexcept;
     boost::fibers::context* attach(boost::fibers::context* ctx) noexcept;
+    /// pick_next's choice; pick_next itself only tells ThreadSanitizer.
+    boost::fibers::context* choose_next() noexcept;
+    void enqueue_awakened(boost::fibers::context* ctx) noexcept;
     /// The context pick_next hands to Boost to switch to.
     boost::fibers::context* run(boost::fibers::context* ctx) noexcept {
 #if defined(CSP_ASAN_FIBERS)
         sanitizer_start_switch(bounds_of(ctx));
         switching_ = true;
-#endif
-#if defined(CSP_TSAN_FIBERS)
-        tsan_switch_to(tsan_fiber_of(ctx));
 #endif
         return running_ = ctx;
     }
@@ -108,6 +115,7 @@ private:
     stack_bounds thread_stack_;
     void* tsan_main_ = nullptr;
     void* tsan_dispatcher_ = nullptr;
+    void* tsan_borrowed_ = nullptr;  // a dying goroutine's fiber the dispatcher runs as
     bool switching_ = false;
     boost::fibers::context* runnext_ = nullptr;
     boost::fibers::context* dispatcher_ = nullptr;

@@ -1,15 +1,18 @@
 // Telling the sanitizers about stack switches (their fiber APIs).
 //
-// AddressSanitizer: complete, `./dev test` runs the whole suite under it.
-// ThreadSanitizer: the switches are announced (a TSan build runs instead of
-// crashing on the first switch), but TSan still reports races on the
-// scheduler threads' park state; not part of `./dev test` yet.
-// Boost's
-// prebuilt fcontext switches stacks behind ASan's back; without this, a
-// throw inside a goroutine cannot clean the stack's poisoning and ASan
-// reports false stack overflows. Every switch on a scheduler thread goes
-// through proc::pick_next, which announces it; the context that lands calls
-// finish. Compiles to nothing without ASan.
+// Boost's prebuilt fcontext switches stacks behind the sanitizers' backs.
+// Every switch on a scheduler thread goes through proc::pick_next, which
+// announces it:
+//  - AddressSanitizer: start_switch there, finish_switch in the context that
+//    lands (proc::landed). Without it, a throw inside a goroutine cannot
+//    clean the stack's poisoning and ASan reports false stack overflows.
+//  - ThreadSanitizer: each goroutine is a TSan fiber; pick_next switches to
+//    it. Boost also steps onto a goroutine's stack twice on its own: when it
+//    builds the fiber (csp::detail::spawn switches around that) and when it
+//    frees it (proc::tsan_borrow). Code between a TSan switch and the real
+//    one must not be instrumented, or function-exit hooks pop the other
+//    fiber's shadow stack.
+// Compiles to nothing without the sanitizers.
 #pragma once
 
 #include <cstddef>
@@ -49,17 +52,13 @@ inline void sanitizer_finish_switch() noexcept {}
 #if defined(CSP_TSAN_FIBERS)
 inline void* tsan_fiber_create() noexcept { return __tsan_create_fiber(0); }
 inline void* tsan_fiber_current() noexcept { return __tsan_get_current_fiber(); }
-inline void tsan_fiber_destroy(void* f) noexcept {
-    if (f) __tsan_destroy_fiber(f);
-}
-inline void tsan_switch_to(void* f) noexcept {
-    if (f) __tsan_switch_to_fiber(f, 0);
-}
+/// The record of a goroutine that ran is being deleted: retire its fiber
+/// (proc.cpp tells why this may switch fibers). Callers must not be
+/// instrumented and must return right after.
+void tsan_retire(void* fiber) noexcept;
 #else
 inline void* tsan_fiber_create() noexcept { return nullptr; }
 inline void* tsan_fiber_current() noexcept { return nullptr; }
-inline void tsan_fiber_destroy(void*) noexcept {}
-inline void tsan_switch_to(void*) noexcept {}
 #endif
 
 }  // namespace csp::detail
