@@ -19,21 +19,34 @@ inline void spin_pause() noexcept {
 class spin_mutex {
 public:
     void lock() noexcept {
-        for (;;) {
-            // Why exchange first: the uncontended case is one atomic.
-            if (!locked_.exchange(true, std::memory_order_acquire)) return;
-            // Why spin on a load: it keeps the line shared instead of
-            // bouncing it between cores while the holder finishes.
-            for (int i = 0; locked_.load(std::memory_order_relaxed); ++i) {
-                if (i < 64) spin_pause();
-                else std::this_thread::yield();  // the holder's thread was preempted
-            }
-        }
+        // Why exchange first: the uncontended case is one atomic.
+        if (!locked_.exchange(true, std::memory_order_acquire)) return;
+        lock_contended();
     }
     bool try_lock() noexcept { return !locked_.exchange(true, std::memory_order_acquire); }
     void unlock() noexcept { locked_.store(false, std::memory_order_release); }
 
 private:
+    void lock_contended() noexcept {
+        // Exponential backoff: a waiter that lost stays away longer each
+        // time, so the holder's core may take the lock again while its
+        // cache lines (the lock's and the data's) are still hot, instead of
+        // the lines crossing cores at every operation. Measured on 2 vCPUs:
+        // 4 goroutines sharing a chan(1024) across 2 threads went from ~80
+        // to ~20 ns per message (a waiter that grabbed the lock the moment
+        // it fell free made every operation a cache-line round trip).
+        int backoff = 4;
+        for (;;) {
+            for (int i = 0; i < backoff; ++i) spin_pause();
+            // Why load first: it keeps the line shared while the holder works.
+            if (!locked_.load(std::memory_order_relaxed) && !locked_.exchange(true, std::memory_order_acquire))
+                return;
+            if (backoff < max_backoff) backoff <<= 1;
+            else std::this_thread::yield();  // the holder's thread was preempted
+        }
+    }
+    static constexpr int max_backoff = 128;  // pauses (~25 ns each here): at most ~3 us away
+
     std::atomic<bool> locked_{false};
 };
 
