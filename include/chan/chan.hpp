@@ -198,15 +198,22 @@ private:
         }
     }
 
+    // The fast path is inlined here, typed (see single_op_with); only a case
+    // that must wait calls into the engine.
     int run_send(T& v, bool block, const std::chrono::steady_clock::time_point* deadline) const {
         detail::select_case c{state_, &v, true, false};
-        return state_ ? detail::single_op(c, block, deadline) : detail::select_impl(&c, 1, block, deadline);
+        if (!state_) return detail::select_impl(&c, 1, block, deadline);
+        return detail::single_op_with(c, block, deadline,
+                                      [s = state_, &v](detail::wake_list& wl) { return s->try_send_locked(&v, wl); });
     }
 
     chan_status run_recv(std::optional<T>& out, bool block,
                          const std::chrono::steady_clock::time_point* deadline) const {
         detail::select_case c{state_, &out, false, false};
-        int r = state_ ? detail::single_op(c, block, deadline) : detail::select_impl(&c, 1, block, deadline);
+        const int r = !state_ ? detail::select_impl(&c, 1, block, deadline)
+                              : detail::single_op_with(c, block, deadline, [s = state_, &out, &c](detail::wake_list& wl) {
+                                    return s->try_recv_locked(&out, c.ok, wl);
+                                });
         if (r == detail::select_would_block) return chan_status::would_block;
         if (r == detail::select_timed_out) return chan_status::timeout;
         return c.ok ? chan_status::ok : chan_status::closed;

@@ -67,8 +67,6 @@ private:
     int n_;
 };
 
-[[noreturn]] void throw_send_on_closed() { throw closed_channel_error("send on closed channel"); }
-
 /// No case can ever proceed (only nil channels): block forever, or until the
 /// deadline, as Go does.
 int block_without_cases(const clock::time_point* deadline, wait_reason why) {
@@ -84,18 +82,17 @@ int block_without_cases(const clock::time_point* deadline, wait_reason why) {
 
 }  // namespace
 
-// The claimer already unlinked our waiter: no re-locking after a wake-up.
+void throw_send_on_closed() { throw closed_channel_error("send on closed channel"); }
+
 int single_op(select_case& c, bool block, const clock::time_point* deadline) {
+    return single_op_with(c, block, deadline, [&c](wake_list& wl) {
+        return c.is_send ? c.ch->try_send_locked(c.data, wl) : c.ch->try_recv_locked(c.data, c.ok, wl);
+    });
+}
+
+// The claimer already unlinked our waiter: no re-locking after a wake-up.
+int single_op_blocked(select_case& c, bool block, const clock::time_point* deadline) {
     chan_base* ch = c.ch;
-    wake_list wl;
-    ch->mu.lock();
-    op_result r = c.is_send ? ch->try_send_locked(c.data, wl) : ch->try_recv_locked(c.data, c.ok, wl);
-    if (r != op_result::not_ready) {
-        ch->mu.unlock();
-        wl.wake_all();
-        if (r == op_result::closed) throw_send_on_closed();
-        return 0;
-    }
     if (!block || (deadline && *deadline <= clock::now())) {
         ch->mu.unlock();
         return block ? select_timed_out : select_would_block;

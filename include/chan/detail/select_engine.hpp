@@ -34,4 +34,28 @@ int select_impl(select_case* cases, int n, bool block,
 /// no arrays, no shuffling, no re-locking. Returns 0 or the same negatives.
 int single_op(select_case& c, bool block, const std::chrono::steady_clock::time_point* deadline);
 
+/// single_op's second half: `c.ch->mu` is held and the case was not ready.
+/// Drops the lock; returns select_would_block or select_timed_out, or 0 once
+/// a partner completed the case (c.ok set).
+int single_op_blocked(select_case& c, bool block, const std::chrono::steady_clock::time_point* deadline);
+
+[[noreturn]] void throw_send_on_closed();
+
+/// single_op's first half, inlined: lock, try, unlock, wake. `try_locked(wl)`
+/// is the case's try_send_locked or try_recv_locked; chan<T> passes a typed
+/// one (chan_state<T> is final, so it is a direct call), single_op the
+/// type-erased one.
+template <class Try>
+[[gnu::always_inline]] inline int single_op_with(select_case& c, bool block, const std::chrono::steady_clock::time_point* deadline,
+                   Try&& try_locked) {
+    wake_list wl;
+    c.ch->mu.lock();
+    const op_result r = try_locked(wl);
+    if (r == op_result::not_ready) return single_op_blocked(c, block, deadline);
+    c.ch->mu.unlock();
+    wl.wake_all();  // Go's rule: never wake while holding the channel's lock
+    if (r == op_result::closed) throw_send_on_closed();
+    return 0;
+}
+
 }  // namespace csp::detail
