@@ -30,7 +30,10 @@ private:
 };
 
 std::uint32_t fast_random() noexcept {
-    thread_local std::uint64_t s = 0x853c49e6748fea9bull ^ reinterpret_cast<std::uintptr_t>(&s);
+    // Constant-initialized, so reading it needs no thread-local init guard.
+    thread_local std::uint64_t s = 0;
+    if (s == 0) [[unlikely]]
+        s = 0x853c49e6748fea9bull ^ reinterpret_cast<std::uintptr_t>(&s);
     s ^= s << 13;
     s ^= s >> 7;
     s ^= s << 17;
@@ -42,7 +45,13 @@ std::uint32_t fast_random() noexcept {
 class lock_set {
 public:
     lock_set(select_case* cases, int* order, int n) noexcept : cases_(cases), order_(order), n_(n) {
-        std::sort(order_, order_ + n_, [cases](int a, int b) { return cases[a].ch < cases[b].ch; });
+        // Insertion sort: selects have a handful of cases.
+        for (int k = 1; k < n_; ++k) {
+            const int i = order_[k];
+            int m = k;
+            for (; m > 0 && cases[order_[m - 1]].ch > cases[i].ch; --m) order_[m] = order_[m - 1];
+            order_[m] = i;
+        }
     }
     void lock() noexcept {
         chan_base* prev = nullptr;
@@ -139,6 +148,15 @@ int select_impl(select_case* cases, int n, bool block, const clock::time_point* 
                                              : wait_reason::chan_receive_nil;
         return block_without_cases(deadline, why);
     }
+
+    // First pass, one channel at a time in poll order: a case found ready
+    // alone is as good an outcome as one found ready with every channel
+    // locked (crossbeam selects this way). Only when none is ready are all
+    // the channels locked together, to poll again and queue waiters
+    // atomically.
+    for (int k = 0; k < active; ++k)
+        if (single_op(cases[poll[k]], false, nullptr) == 0) return poll[k];
+    if (!block) return select_would_block;
 
     lock_set locks(cases, &order[0], active);
     wake_list wl;
