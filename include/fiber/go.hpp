@@ -56,8 +56,11 @@ struct goroutine_body {
 template <class F, class... A>
 void spawn(std::size_t stack, F&& f, A&&... a) {
     using body_t = goroutine_body<std::decay_t<F>, std::tuple<std::decay_t<A>...>>;
-    // Boost's context owns the record and deletes it with the context.
-    auto* record = new goroutine(typeid(std::decay_t<F>).name());
+    // The record lives at the top of the goroutine's own stack; Boost's
+    // context owns it and destroys it with the context (goroutine's operator
+    // delete frees nothing: the stack goes back to the pool after that).
+    goroutine_stack st = goroutine_stack::take(stack);
+    auto* record = ::new (st.record_space()) goroutine(typeid(std::decay_t<F>).name(), st.usable());
     boost::intrusive_ptr<boost::fibers::context> ctx;
 #if defined(__SANITIZE_THREAD__)
     // Boost.Context steps onto the new stack once while building the fiber
@@ -68,19 +71,20 @@ void spawn(std::size_t stack, F&& f, A&&... a) {
 #endif
     try {
         ctx = boost::fibers::make_worker_context_with_properties(
-            boost::fibers::launch::post, record, pooled_stack{stack},
+            boost::fibers::launch::post, record, goroutine_stack{st},
             body_t{std::forward<F>(f), std::tuple<std::decay_t<A>...>(std::forward<A>(a)...)});
     } catch (...) {
 #if defined(__SANITIZE_THREAD__)
         __tsan_switch_to_fiber(creator, 0);
 #endif
-        delete record;
+        record->~goroutine();
+        boost::context::stack_context usable = st.usable();
+        st.deallocate(usable);
         throw;
     }
 #if defined(__SANITIZE_THREAD__)
     __tsan_switch_to_fiber(creator, 0);
 #endif
-    note_stack_of(record);
     // The scheduler owns one reference (dropped when it frees the terminated
     // fiber); drop ours so that reference is the last.
     boost::fibers::context* raw = ctx.get();

@@ -42,8 +42,10 @@ registry_shard& my_shard() noexcept {
 }
 }  // namespace
 
-goroutine::goroutine(const char* entry)
+goroutine::goroutine(const char* entry, const boost::context::stack_context& stack)
     : boost::fibers::fiber_properties(nullptr),
+      stack_bottom(static_cast<const char*>(stack.sp) - stack.size),
+      stack_size(stack.size),
       id_(next_id.fetch_add(1, std::memory_order_relaxed)),
       entry_(entry),
       shard_(&my_shard()) {

@@ -116,7 +116,9 @@ struct thread_cache {
     std::size_t count = 0;
 };
 thread_local thread_cache tl_cache;
-thread_local boost::context::stack_context tl_last_allocated;
+
+/// The goroutine record's share of a stack's top: Boost gets the rest.
+constexpr std::size_t record_bytes = (sizeof(goroutine) + 63) / 64 * 64;
 
 }  // namespace
 
@@ -143,18 +145,9 @@ static void unpoison_stack(const boost::context::stack_context& sctx) noexcept {
 #endif
 }
 
-void note_stack_of(goroutine* g) noexcept {
-    g->stack_bottom = static_cast<char*>(tl_last_allocated.sp) - tl_last_allocated.size;
-    g->stack_size = tl_last_allocated.size;
-}
+namespace {
 
-boost::context::stack_context pooled_stack::allocate() {
-    boost::context::stack_context s = take();
-    tl_last_allocated = s;
-    return s;
-}
-
-boost::context::stack_context pooled_stack::take() {
+boost::context::stack_context take_pooled(std::size_t size) {
     const std::size_t sz = round_to_pages(size ? size : default_stack_size());
     boost::context::stack_context sctx;
     sctx.size = sz;
@@ -179,7 +172,7 @@ boost::context::stack_context pooled_stack::take() {
     return sctx;
 }
 
-void pooled_stack::deallocate(boost::context::stack_context& sctx) noexcept {
+void give_back(boost::context::stack_context& sctx) noexcept {
     unpoison_stack(sctx);
     free_stack* n = node_of(sctx.sp);
     thread_cache& tc = tl_cache;
@@ -194,6 +187,23 @@ void pooled_stack::deallocate(boost::context::stack_context& sctx) noexcept {
     std::lock_guard lk(c.mu);
     n->next = c.head;
     c.head = n;
+}
+
+}  // namespace
+
+goroutine_stack goroutine_stack::take(std::size_t size) {
+    goroutine_stack st;
+    st.sctx_ = take_pooled(size);
+    st.sctx_.sp = static_cast<char*>(st.sctx_.sp) - record_bytes;
+    st.sctx_.size -= record_bytes;
+    return st;
+}
+
+void goroutine_stack::deallocate(boost::context::stack_context& sctx) noexcept {
+    boost::context::stack_context whole = sctx;
+    whole.sp = static_cast<char*>(sctx.sp) + record_bytes;
+    whole.size = sctx.size + record_bytes;
+    give_back(whole);
 }
 
 }  // namespace csp::detail

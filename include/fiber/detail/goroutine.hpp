@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include <boost/context/stack_context.hpp>
 #include <boost/fiber/context.hpp>
 #include <boost/fiber/properties.hpp>
 
@@ -30,9 +31,14 @@ struct registry_shard;
 class goroutine final : public boost::fibers::fiber_properties {
 public:
     /// Registers the goroutine; `entry` names the function it runs (a
-    /// mangled type name, demangled when printed).
-    explicit goroutine(const char* entry);
+    /// mangled type name, demangled when printed); `stack` is the part of
+    /// its stack it may use.
+    goroutine(const char* entry, const boost::context::stack_context& stack);
     ~goroutine() override;  // Boost deletes it with the fiber's context
+
+    /// Records live in their goroutine's stack (see spawn): Boost's `delete`
+    /// only destroys one, the stack is freed with the fiber.
+    static void operator delete(void*) noexcept {}
 
     static goroutine* of(boost::fibers::context* ctx) noexcept {
         return static_cast<goroutine*>(ctx->get_properties());

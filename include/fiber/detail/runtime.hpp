@@ -45,23 +45,31 @@ void goroutine_panicked(std::exception_ptr e) noexcept;
 void goroutine_started() noexcept;
 void goroutine_finished() noexcept;
 
-/// Pooled fiber stacks: address space reserved with a guard page below,
-/// pages touched only when used, recycled through per-thread caches.
-struct pooled_stack {
-    std::size_t size;
-    boost::context::stack_context allocate();
+/// A goroutine's stack, from the pool (stack_pool.cpp: address space
+/// reserved with a guard page below, pages touched only when used, recycled
+/// through per-thread caches). The goroutine's record lives in the stack's
+/// top bytes, above what Boost gets: no allocation per goroutine, and the
+/// record shares the page the goroutine touches first.
+class goroutine_stack {
+public:
+    /// Takes a stack of `size` bytes (0: the default size) from the pool.
+    static goroutine_stack take(std::size_t size);
+    /// Where the goroutine's record goes (constructed there by spawn).
+    void* record_space() const noexcept { return sctx_.sp; }
+    /// The part Boost may use, [sp - size, sp).
+    const boost::context::stack_context& usable() const noexcept { return sctx_; }
+
+    // Boost's StackAllocator: hands out the stack taken already, and returns
+    // it to the pool, record space included, once the fiber is gone.
+    boost::context::stack_context allocate() const noexcept { return sctx_; }
     void deallocate(boost::context::stack_context& sctx) noexcept;
 
 private:
-    boost::context::stack_context take();
+    boost::context::stack_context sctx_;
 };
 
 std::size_t default_stack_size() noexcept;
 
-class goroutine;
-/// Records in `g` the stack pooled_stack::allocate just handed out on this
-/// thread (the goroutine's; sanitizers need its bounds).
-void note_stack_of(goroutine* g) noexcept;
 
 /// Plain threads blocked, with no deadline, in a wait only goroutines can
 /// end (for deadlock detection). Whoever wakes such a thread subtracts it.
