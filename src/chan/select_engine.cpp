@@ -135,7 +135,8 @@ int select_impl(select_case* cases, int n, bool block, const clock::time_point* 
     int active = 0;
     for (int i = 0; i < n; ++i) {
         if (!cases[i].ch) continue;
-        int j = static_cast<int>(fast_random() % static_cast<std::uint32_t>(active + 1));
+        // A uniform j in [0, active] by multiply-shift (Lemire), not a division.
+        int j = static_cast<int>((std::uint64_t{fast_random()} * static_cast<std::uint32_t>(active + 1)) >> 32);
         poll[active] = poll[j];
         poll[j] = i;
         order[active] = i;
