@@ -89,14 +89,17 @@ int block_without_cases(const clock::time_point* deadline, wait_reason why) {
     return select_timed_out;  // not reached: nobody can claim p
 }
 
+/// Tries one case; its channel's lock is held.
+op_result try_case(select_case& c, wake_list& wl) noexcept {
+    return c.is_send ? c.ch->try_send_locked(c.data, wl) : c.ch->try_recv_locked(c.data, c.ok, wl);
+}
+
 }  // namespace
 
 void throw_send_on_closed() { throw closed_channel_error("send on closed channel"); }
 
 int single_op(select_case& c, bool block, const clock::time_point* deadline) {
-    return single_op_with(c, block, deadline, [&c](wake_list& wl) {
-        return c.is_send ? c.ch->try_send_locked(c.data, wl) : c.ch->try_recv_locked(c.data, c.ok, wl);
-    });
+    return single_op_with(c, block, deadline, [&c](wake_list& wl) { return try_case(c, wl); });
 }
 
 // The claimer already unlinked our waiter: no re-locking after a wake-up.
@@ -155,16 +158,17 @@ int select_impl(select_case* cases, int n, bool block, const clock::time_point* 
     // locked (crossbeam selects this way). Only when none is ready are all
     // the channels locked together, to poll again and queue waiters
     // atomically.
-    for (int k = 0; k < active; ++k)
-        if (single_op(cases[poll[k]], false, nullptr) == 0) return poll[k];
+    for (int k = 0; k < active; ++k) {
+        select_case& c = cases[poll[k]];
+        if (single_op_with(c, false, nullptr, [&c](wake_list& wl) { return try_case(c, wl); }) == 0) return poll[k];
+    }
     if (!block) return select_would_block;
 
     lock_set locks(cases, &order[0], active);
     wake_list wl;
     locks.lock();
     for (int k = 0; k < active; ++k) {
-        select_case& c = cases[poll[k]];
-        op_result r = c.is_send ? c.ch->try_send_locked(c.data, wl) : c.ch->try_recv_locked(c.data, c.ok, wl);
+        op_result r = try_case(cases[poll[k]], wl);
         if (r == op_result::not_ready) continue;
         locks.unlock();
         wl.wake_all();  // after the locks are dropped
