@@ -54,7 +54,7 @@ goroutine::goroutine(const char* entry, const boost::context::stack_context& sta
 }
 
 // Not instrumented by ThreadSanitizer: it may switch TSan to the dying
-// goroutine's fiber (see proc::tsan_retire), after which no instrumented
+// goroutine's fiber (see tsan_retire in proc.cpp), after which no instrumented
 // frame of ours may close.
 CSP_NO_SANITIZE_THREAD goroutine::~goroutine() {
     shard_->remove(this);

@@ -46,8 +46,9 @@ int single_op_blocked(select_case& c, bool block, const std::chrono::steady_cloc
 /// one (chan_state<T> is final, so it is a direct call), single_op the
 /// type-erased one.
 template <class Try>
-[[gnu::always_inline]] inline int single_op_with(select_case& c, bool block, const std::chrono::steady_clock::time_point* deadline,
-                   Try&& try_locked) {
+[[gnu::always_inline]] inline int single_op_with(select_case& c, bool block,
+                                                 const std::chrono::steady_clock::time_point* deadline,
+                                                 Try&& try_locked) {
     wake_list wl;
     c.ch->mu.lock();
     const op_result r = try_locked(wl);

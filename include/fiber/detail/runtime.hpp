@@ -70,7 +70,6 @@ private:
 
 std::size_t default_stack_size() noexcept;
 
-
 /// Plain threads blocked, with no deadline, in a wait only goroutines can
 /// end (for deadlock detection). Whoever wakes such a thread subtracts it.
 void blocked_threads_add(long delta) noexcept;
