@@ -1,7 +1,8 @@
 // Context tree: each cancellable context is a node holding its done channel,
-// its error, and its children. Cancelling a node closes its channel, then
-// cancels the children; a child registers with its nearest cancellable
-// ancestor and leaves it again when cancelled (no leak of finished children).
+// its error, and its children. Cancelling a node cancels the children, then
+// closes its own channel: whoever sees a context done sees every descendant
+// done too. A child registers with its nearest cancellable ancestor and
+// leaves it again when cancelled (no leak of finished children).
 #include <fiber/context.hpp>
 
 #include <mutex>
@@ -39,8 +40,10 @@ struct context_node : std::enable_shared_from_this<context_node> {
             err = why;
             kids.swap(children);
         }
-        done_ch.close();
+        // Children first: a goroutine woken by our done channel must find
+        // them cancelled already (Go closes first, leaving that a race).
         for (auto& [raw, k] : kids) k->cancel(why);
+        done_ch.close();
         if (auto p = parent.lock()) p->forget(this);
         if (deadline && !from_timer && timer_stop(&timer)) timer.keep.reset();
     }

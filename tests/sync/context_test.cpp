@@ -109,6 +109,23 @@ TEST_P(Context, TimeoutFiresDeadlineExceededNoEarlier) {
     });
 }
 
+// Whoever sees a context done sees all its descendants done: the cancel
+// runs in a goroutine (on the other scheduler thread in the _p2 runs) while
+// this goroutine or thread waits on the parent's done channel.
+TEST_P(Context, DescendantsAreDoneBeforeTheParentIsSeenDone) {
+    as_main(main_on_thread(GetParam()), [] {
+        for (int i = 0; i < 300; ++i) {
+            auto [ctx, cancel] = csp::with_cancel(csp::background());
+            auto [kid, cancel_kid] = csp::with_cancel(ctx);
+            auto [grandkid, cancel_grandkid] = csp::with_cancel(kid);
+            csp::go([cancel = cancel] { cancel(); });
+            ASSERT_EQ(ctx.done().recv_for(generous).status, csp::chan_status::closed);
+            ASSERT_TRUE(done_because(kid, context_error::canceled)) << "round " << i;
+            ASSERT_TRUE(done_because(grandkid, context_error::canceled)) << "round " << i;
+        }
+    });
+}
+
 TEST_P(Context, WithDeadlineInThePastIsDoneAtOnce) {
     as_main(main_on_thread(GetParam()), [] {
         auto [ctx, cancel] = csp::with_deadline(csp::background(), clk::now() - 1s);
