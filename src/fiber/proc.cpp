@@ -199,14 +199,18 @@ void proc::park(context* self, boost::fibers::detail::spinlock_lock& lk) noexcep
 #endif
 }
 
-context* proc::take_work() noexcept {
+context* proc::take_runnext() noexcept {
     // Fairness: a chain of goroutines waking each other through runnext must
     // not starve the queue (Go bounds it by the time slice it inherits).
-    if (runnext_ && (++runnext_streak_ < runnext_limit || qlen_.load(std::memory_order_relaxed) == 0)) {
-        context* ctx = runnext_;
-        runnext_ = nullptr;
-        return ctx;
-    }
+    if (!runnext_ || (++runnext_streak_ >= runnext_limit && qlen_.load(std::memory_order_relaxed) != 0))
+        return nullptr;
+    context* ctx = runnext_;
+    runnext_ = nullptr;
+    return ctx;
+}
+
+context* proc::take_work() noexcept {
+    if (context* ctx = take_runnext()) return ctx;
     runnext_streak_ = 0;
     if (!pinned_.empty()) {
         context* ctx = &pinned_.front();
@@ -299,11 +303,8 @@ context* proc::choose_next() noexcept {
     // wake-ups, few dead fibers, not a periodic pick). The same choice as
     // the full path below, with fewer checks.
     if (runnext_ && dispatcher_ && picks_ % timer_check_every != 0 && terminated_ < terminated_batch &&
-        !remote_.load(std::memory_order_relaxed) &&
-        (++runnext_streak_ < runnext_limit || qlen_.load(std::memory_order_relaxed) == 0)) {
-        context* ctx = runnext_;
-        runnext_ = nullptr;
-        return run(attach(ctx));
+        !remote_.load(std::memory_order_relaxed)) {
+        if (context* ctx = take_runnext()) return run(attach(ctx));
     }
     // Boost's dispatcher frees terminated fibers, moves fibers other threads
     // woke through Boost into our queue, and fires Boost's sleep queue.

@@ -86,6 +86,9 @@ public:
 private:
     void push_local(boost::fibers::context* ctx) noexcept;
     boost::fibers::context* pop_local() noexcept;
+    /// runnext's goroutine, unless its chain has run long enough while
+    /// others wait in the queue.
+    boost::fibers::context* take_runnext() noexcept;
     boost::fibers::context* take_work() noexcept;
     bool has_work() noexcept;
     void park_thread(std::chrono::steady_clock::time_point deadline) noexcept;
