@@ -2,7 +2,7 @@
 #include <cstring>
 #include <vector>
 
-#include <fiber/context.hpp>
+#include <chan/context.hpp>
 
 #include "sync_test_util.hpp"
 

@@ -9,7 +9,7 @@
 
 #include <fiber/mutex.hpp>
 #include <fiber/once.hpp>
-#include <fiber/time.hpp>
+#include <chan/time.hpp>
 #include <fiber/wait_group.hpp>
 
 #include "sync_test_util.hpp"

@@ -1,7 +1,7 @@
 // csp::sleep_for / sleep_until and csp::after: never early, and sleeping
 // parks only the goroutine.
 #include <fiber/sleep.hpp>
-#include <fiber/time.hpp>
+#include <chan/time.hpp>
 
 #include "sync_test_util.hpp"
 

@@ -3,9 +3,9 @@
 #include <memory>
 #include <vector>
 
-#include <fiber/context.hpp>
+#include <chan/context.hpp>
 #include <fiber/sleep.hpp>
-#include <fiber/time.hpp>
+#include <chan/time.hpp>
 
 #include "sync_test_util.hpp"
 

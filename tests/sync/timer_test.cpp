@@ -1,6 +1,6 @@
 // csp::timer, csp::ticker and csp::tick, from a goroutine and a plain thread.
 #include <fiber/sleep.hpp>
-#include <fiber/time.hpp>
+#include <chan/time.hpp>
 
 #include "sync_test_util.hpp"
 

@@ -3,7 +3,7 @@
 // closes its own channel: whoever sees a context done sees every descendant
 // done too. A child registers with its nearest cancellable ancestor and
 // leaves it again when cancelled (no leak of finished children).
-#include <fiber/context.hpp>
+#include <chan/context.hpp>
 
 #include <mutex>
 #include <unordered_map>

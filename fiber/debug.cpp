@@ -20,7 +20,7 @@
 
 #include <fiber/detail/goroutine.hpp>
 #include <fiber/detail/runtime.hpp>
-#include "runtime.hpp"
+#include <fiber/internal/runtime.hpp>
 
 namespace csp::detail {
 

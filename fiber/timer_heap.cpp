@@ -1,6 +1,6 @@
 // The shared timer heap: a binary min-heap on `when`, each node knowing its
 // index so that stop() is O(log n). Callbacks run outside the lock.
-#include "runtime.hpp"
+#include <fiber/internal/runtime.hpp>
 
 namespace csp::detail {
 

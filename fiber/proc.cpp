@@ -1,4 +1,4 @@
-#include "proc.hpp"
+#include <fiber/internal/proc.hpp>
 
 #include <pthread.h>
 
@@ -7,7 +7,7 @@
 
 #include <fiber/detail/goroutine.hpp>
 
-#include "runtime.hpp"
+#include <fiber/internal/runtime.hpp>
 
 namespace csp::detail {
 
@@ -15,7 +15,7 @@ namespace {
 
 using boost::fibers::context;
 
-constexpr std::uint32_t dispatcher_every = 64;   // picks between Boost dispatcher runs
+constexpr std::uint32_t housekeeping_every = 64;   // picks between runs of Boost's scheduler fiber
 constexpr std::uint32_t terminated_batch = 32;   // terminated fibers that trigger a free
 // A chain of goroutines handing over through runnext runs this many picks
 // before the queue gets a turn (Go lets it run out a 10 ms time slice).
@@ -55,9 +55,9 @@ proc::proc(runtime& rt, std::size_t index)
 
 void* proc::tsan_fiber_of(context* ctx) noexcept {
     if (ctx == main_ctx_) return tsan_main_;
-    if (ctx == dispatcher_ctx_) {
-        if (!tsan_dispatcher_) tsan_dispatcher_ = tsan_fiber_create();
-        return tsan_dispatcher_;
+    if (ctx == sched_fiber_ctx_) {
+        if (!tsan_sched_fiber_) tsan_sched_fiber_ = tsan_fiber_create();
+        return tsan_sched_fiber_;
     }
     if (goroutine* g = goroutine::of(ctx)) return g->tsan_fiber;
     return nullptr;
@@ -65,13 +65,13 @@ void* proc::tsan_fiber_of(context* ctx) noexcept {
 
 #if defined(CSP_TSAN_FIBERS)
 // How a goroutine dies, as Boost does it: its last switch away leaves its
-// stack suspended inside Boost's terminate; later the dispatcher deletes the
+// stack suspended inside Boost's terminate; later the scheduler fiber deletes the
 // context (and our record with it), then resumes that stack once, so that it
-// unwinds its last frames and frees itself from atop the dispatcher's stack.
+// unwinds its last frames and frees itself from atop the scheduler fiber's stack.
 // TSan is told of none of these switches. So when the record goes, the
-// dispatcher takes on the dying goroutine's TSan fiber: the frames that close
+// scheduler fiber takes on the dying goroutine's TSan fiber: the frames that close
 // on the dying stack then pop that fiber's shadow stack, where they were
-// pushed. The dispatcher takes its own fiber back at its next call into us
+// pushed. The scheduler fiber takes its own fiber back at its next call into us
 // (awakened, pick_next), and the borrowed one is destroyed then.
 CSP_NO_SANITIZE_THREAD void proc::tsan_borrow(void* dying) noexcept {
     void* previous = tsan_borrowed_;
@@ -82,7 +82,7 @@ CSP_NO_SANITIZE_THREAD void proc::tsan_borrow(void* dying) noexcept {
 
 CSP_NO_SANITIZE_THREAD void proc::tsan_return() noexcept {
     if (!tsan_borrowed_) return;
-    __tsan_switch_to_fiber(tsan_dispatcher_, 0);
+    __tsan_switch_to_fiber(tsan_sched_fiber_, 0);
     __tsan_destroy_fiber(tsan_borrowed_);
     tsan_borrowed_ = nullptr;
 }
@@ -90,15 +90,15 @@ CSP_NO_SANITIZE_THREAD void proc::tsan_return() noexcept {
 CSP_NO_SANITIZE_THREAD void tsan_retire(void* fiber) noexcept {
     if (!fiber) return;
     proc* p = current_proc();
-    if (p && p->on_dispatcher()) p->tsan_borrow(fiber);  // last: switches fibers
+    if (p && p->on_sched_fiber()) p->tsan_borrow(fiber);  // last: switches fibers
     else __tsan_destroy_fiber(fiber);                   // never ran (spawn failed)
 }
 #endif
 
 stack_bounds proc::bounds_of(context* ctx) const noexcept {
     if (ctx == main_ctx_) return thread_stack_;
-    if (ctx == dispatcher_ctx_) {
-        // Boost puts the dispatcher's context object at the top of its
+    if (ctx == sched_fiber_ctx_) {
+        // Boost puts the scheduler fiber's context object at the top of its
         // default-size stack.
         const std::size_t size = boost::context::stack_traits::default_size() - 512;
         return {reinterpret_cast<const char*>(ctx) - size, size};
@@ -156,7 +156,7 @@ context* proc::pop_local() noexcept {
 
 CSP_NO_SANITIZE_THREAD void proc::awakened(context* ctx) noexcept {
 #if defined(CSP_TSAN_FIBERS)
-    tsan_return();  // Boost's dispatcher may call us right after freeing goroutines
+    tsan_return();  // Boost's scheduler fiber may call us right after freeing goroutines
 #endif
     enqueue_awakened(ctx);
 }
@@ -164,7 +164,7 @@ CSP_NO_SANITIZE_THREAD void proc::awakened(context* ctx) noexcept {
 void proc::enqueue_awakened(context* ctx) noexcept {
     landed();
     if (ctx->is_context(boost::fibers::type::dispatcher_context)) {
-        dispatcher_ = dispatcher_ctx_ = ctx;  // kept aside: see pick_next
+        sched_fiber_ = sched_fiber_ctx_ = ctx;  // kept aside: see pick_next
         return;
     }
     if (is_pinned(ctx)) {
@@ -283,7 +283,7 @@ context* proc::steal_into(proc& thief) noexcept {
 // stack, not ours, and underflow it.
 CSP_NO_SANITIZE_THREAD context* proc::pick_next() noexcept {
 #if defined(CSP_TSAN_FIBERS)
-    tsan_return();  // Boost's dispatcher may call us right after freeing goroutines
+    tsan_return();  // Boost's scheduler fiber may call us right after freeing goroutines
 #endif
     context* next = choose_next();
 #if defined(CSP_TSAN_FIBERS)
@@ -299,36 +299,36 @@ context* proc::choose_next() noexcept {
     landed();
     ++picks_;
     // Fast path, a goroutine handing over to the one it woke: runnext is
-    // set, its streak has room, and the dispatcher owes nothing (no remote
+    // set, its streak has room, and the scheduler fiber owes nothing (no remote
     // wake-ups, few dead fibers, not a periodic pick). The same choice as
     // the full path below, with fewer checks.
-    if (runnext_ && dispatcher_ && picks_ % timer_check_every != 0 && terminated_ < terminated_batch &&
+    if (runnext_ && sched_fiber_ && picks_ % timer_check_every != 0 && terminated_ < terminated_batch &&
         !remote_.load(std::memory_order_relaxed)) {
         if (context* ctx = take_runnext()) return run(attach(ctx));
     }
-    // Boost's dispatcher frees terminated fibers, moves fibers other threads
+    // Boost's scheduler fiber frees terminated fibers, moves fibers other threads
     // woke through Boost into our queue, and fires Boost's sleep queue.
-    // Timers fire on the dispatcher too, never here in a parking fiber: a
+    // Timers fire on the scheduler fiber too, never here in a parking fiber: a
     // timer may have to wake the very goroutine that is parking (deadlock on
     // its park_lock).
     const bool timers_due = picks_ % timer_check_every == 0 && !rt_.timers.empty();
-    if (dispatcher_ && (remote_.load(std::memory_order_relaxed) || terminated_ >= terminated_batch ||
-                        timers_due || picks_ % dispatcher_every == 0)) {
+    if (sched_fiber_ && (remote_.load(std::memory_order_relaxed) || terminated_ >= terminated_batch ||
+                        timers_due || picks_ % housekeeping_every == 0)) {
         remote_.store(false, std::memory_order_relaxed);
         terminated_ = 0;
-        context* d = dispatcher_;
-        dispatcher_ = nullptr;
+        context* d = sched_fiber_;
+        sched_fiber_ = nullptr;
         return run(d);
     }
-    if (!dispatcher_ && !rt_.timers.empty()) rt_.timers.run_due(clock::now());  // we are the dispatcher
+    if (!sched_fiber_ && !rt_.timers.empty()) rt_.timers.run_due(clock::now());  // we are the scheduler fiber
     if (context* ctx = take_work()) return run(attach(ctx));
-    if (dispatcher_) {
-        // Nothing to run: the dispatcher idles in suspend_until.
-        context* d = dispatcher_;
-        dispatcher_ = nullptr;
+    if (sched_fiber_) {
+        // Nothing to run: the scheduler fiber idles in suspend_until.
+        context* d = sched_fiber_;
+        sched_fiber_ = nullptr;
         return run(d);
     }
-    return nullptr;  // we are the dispatcher: Boost calls suspend_until
+    return nullptr;  // we are the scheduler fiber: Boost calls suspend_until
 }
 
 bool proc::has_ready_fibers() const noexcept {
@@ -407,7 +407,7 @@ bool proc::unpark() noexcept {
 }
 
 void proc::notify() noexcept {
-    // From another thread (Boost's schedule_from_remote): let the dispatcher
+    // From another thread (Boost's schedule_from_remote): let the scheduler fiber
     // run soon, and wake us if we sleep.
     remote_.store(true, std::memory_order_seq_cst);
     unpark();

@@ -17,7 +17,7 @@
 #include <fiber/detail/goroutine.hpp>
 #include <fiber/detail/runtime.hpp>
 #include <fiber/detail/spin_mutex.hpp>
-#include "overflow.hpp"
+#include <fiber/internal/overflow.hpp>
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>

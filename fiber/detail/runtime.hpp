@@ -1,5 +1,5 @@
 // The goroutine runtime's internal interface: what channels, timers and
-// go() need from the scheduler threads. See src/fiber/proc.cpp for the
+// go() need from the scheduler threads. See fiber/proc.cpp for the
 // scheduling policy.
 #pragma once
 

@@ -1,4 +1,4 @@
-#include "runtime.hpp"
+#include <fiber/internal/runtime.hpp>
 
 #include <cstdio>
 #include <cstdlib>
@@ -8,7 +8,7 @@
 #include <boost/fiber/operations.hpp>
 
 #include <fiber/go.hpp>
-#include "overflow.hpp"
+#include <fiber/internal/overflow.hpp>
 
 namespace csp::detail {
 
@@ -60,7 +60,7 @@ runtime::runtime() {
 }
 
 void runtime::thread_main(std::size_t) {
-    // The thread's main context parks for good; the dispatcher and the
+    // The thread's main context parks for good; the scheduler fiber and the
     // goroutines run on this thread from now on.
     boost::fibers::context::active()->suspend();
 }

@@ -1,4 +1,4 @@
-#include "overflow.hpp"
+#include <fiber/internal/overflow.hpp>
 
 #include <signal.h>
 #include <sys/mman.h>

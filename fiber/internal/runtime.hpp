@@ -15,7 +15,7 @@
 
 #include <fiber/detail/spin_mutex.hpp>
 #include <fiber/detail/timer_node.hpp>
-#include "proc.hpp"
+#include <fiber/internal/proc.hpp>
 
 namespace csp::detail {
 

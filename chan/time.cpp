@@ -1,4 +1,4 @@
-#include <fiber/time.hpp>
+#include <chan/time.hpp>
 
 #include <atomic>
 #include <stdexcept>

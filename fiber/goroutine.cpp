@@ -5,7 +5,7 @@
 #include <mutex>
 
 #include <fiber/detail/spin_mutex.hpp>
-#include "sanitizer.hpp"
+#include <fiber/internal/sanitizer.hpp>
 
 namespace csp::detail {
 

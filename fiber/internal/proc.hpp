@@ -6,7 +6,7 @@
 //  - Other threads steal half of a local queue, only when they have nothing.
 //  - Idle threads spin briefly before they park; whoever adds stealable work
 //    wakes a parked thread only if no thread is spinning.
-//  - Boost's dispatcher context is kept aside, not in the queue: it runs when
+//  - Boost's scheduler fiber (its "dispatcher context") is kept aside, not in the queue: it runs when
 //    another thread handed this one a fiber through Boost (notify), when
 //    terminated fibers wait to be freed, periodically, and when idle.
 //  - Every fiber in a queue is detached from its scheduler, and attached to
@@ -25,7 +25,7 @@
 #include <boost/fiber/scheduler.hpp>
 
 #include <fiber/detail/spin_mutex.hpp>
-#include "sanitizer.hpp"
+#include <fiber/internal/sanitizer.hpp>
 
 namespace csp::detail {
 
@@ -70,7 +70,7 @@ public:
 
 #if defined(CSP_TSAN_FIBERS)
     /// ThreadSanitizer's view of goroutine deaths; see tsan_retire.
-    bool on_dispatcher() const noexcept { return running_ && running_ == dispatcher_ctx_; }
+    bool on_sched_fiber() const noexcept { return running_ && running_ == sched_fiber_ctx_; }
     void tsan_borrow(void* dying) noexcept;
     void tsan_return() noexcept;
 #endif
@@ -114,14 +114,14 @@ private:
     // Owner thread only.
     boost::fibers::context* running_ = nullptr;
     boost::fibers::context* const main_ctx_;
-    boost::fibers::context* dispatcher_ctx_ = nullptr;  // Boost's, once seen
+    boost::fibers::context* sched_fiber_ctx_ = nullptr;  // Boost's, once seen
     stack_bounds thread_stack_;
     void* tsan_main_ = nullptr;
-    void* tsan_dispatcher_ = nullptr;
-    void* tsan_borrowed_ = nullptr;  // a dying goroutine's fiber the dispatcher runs as
+    void* tsan_sched_fiber_ = nullptr;
+    void* tsan_borrowed_ = nullptr;  // a dying goroutine's fiber the scheduler fiber runs as
     bool switching_ = false;
     boost::fibers::context* runnext_ = nullptr;
-    boost::fibers::context* dispatcher_ = nullptr;
+    boost::fibers::context* sched_fiber_ = nullptr;
     queue_t pinned_;           // main context: never stolen
     std::uint32_t picks_ = 0;
     std::uint32_t runnext_streak_ = 0;
