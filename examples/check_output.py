@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Runs one example and checks its standard output against an .expect file.
 
-    check_output.py [--timeout S] [--fresh FILE] EXPECT -- PROGRAM [ARGS...]
+    check_output.py [--timeout S] [--fresh FILE] [--sql DB QUERY ROW]
+                    EXPECT -- PROGRAM [ARGS...]
 
 The program must exit 0 within the timeout, and its output must match the
 expect file line by line. Each line of the expect file is one pattern:
@@ -20,11 +21,14 @@ Programs check their own invariants too (and exit non-zero if one fails);
 this checks that what they print is what the original prints.
 
 --fresh FILE removes FILE before the run (an example that creates its own
-database starts from nothing).
+database starts from nothing). --sql DB QUERY ROW runs QUERY on the SQLite
+database DB after the run and requires its first row, as a Python tuple's
+repr, to be ROW: what the program wrote is read back independently of it.
 """
 import argparse
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 
@@ -119,6 +123,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--timeout", type=float, default=30)
     parser.add_argument("--fresh", action="append", default=[])
+    parser.add_argument("--sql", nargs=3, action="append", default=[], metavar=("DB", "QUERY", "ROW"))
     parser.add_argument("expect")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
@@ -149,6 +154,13 @@ def main():
         print(f"FAIL: {command[0]}: output does not match {os.path.basename(args.expect)}\n  {e}")
         print("output:\n" + run.stdout)
         return 1
+    for db, query, want in args.sql:
+        with sqlite3.connect(db) as conn:
+            got = repr(conn.execute(query).fetchone())
+        if got != want:
+            print(f"FAIL: {db}: {query}\n  gave {got}, expected {want}")
+            return 1
+        print(f"ok: {query} -> {got}")
     print(f"ok: {len(lines)} lines match {os.path.basename(args.expect)}")
     return 0
 
