@@ -1,15 +1,25 @@
 // Rate limiting with a ticker, plain and bursty, after Go by Example's
-// "Rate Limiting". rate_limiting.cpp is its port, line for line. The port
-// prints each request's time since start in milliseconds, not the clock.
+// "Rate Limiting". rate_limiting.cpp is its port, line for line. Added to
+// the original: each request's time since start (not the clock), and
+// checks that no request is served before its tick.
 package main
 
 import (
 	"fmt"
+	"os"
 	"time"
 )
 
+func check(ok bool, what string) {
+	if !ok {
+		fmt.Fprintln(os.Stderr, "check failed:", what)
+		os.Exit(1)
+	}
+}
+
 func main() {
 	start := time.Now()
+	period := 200 * time.Millisecond
 
 	// Five requests, served at most one per tick of 200ms.
 	requests := make(chan int, 5)
@@ -18,10 +28,13 @@ func main() {
 	}
 	close(requests)
 
-	limiter := time.Tick(200 * time.Millisecond)
+	limiterStart := time.Now()
+	limiter := time.Tick(period)
 	for req := range requests {
 		<-limiter
-		fmt.Println("request", req, time.Since(start))
+		fmt.Printf("request %d %dms\n", req, time.Since(start).Milliseconds())
+		check(!time.Now().Before(limiterStart.Add(time.Duration(req)*period)),
+			"a request was served before its tick")
 	}
 
 	// A bursty limiter: up to 3 requests at once, then one per tick.
@@ -29,8 +42,9 @@ func main() {
 	for i := 0; i < 3; i++ {
 		burstyLimiter <- time.Now()
 	}
+	burstyStart := time.Now()
 	go func() {
-		for t := range time.Tick(200 * time.Millisecond) {
+		for t := range time.Tick(period) {
 			burstyLimiter <- t
 		}
 	}()
@@ -42,6 +56,12 @@ func main() {
 	close(burstyRequests)
 	for req := range burstyRequests {
 		<-burstyLimiter
-		fmt.Println("bursty request", req, time.Since(start))
+		fmt.Printf("bursty request %d %dms\n", req, time.Since(start).Milliseconds())
+		// The first three take the burst's tokens; the rest wait for ticks.
+		if req > 3 {
+			check(!time.Now().Before(burstyStart.Add(time.Duration(req-3)*period)),
+				"a bursty request beyond the burst was served before its tick")
+		}
 	}
+	fmt.Println("no request was served before its tick")
 }

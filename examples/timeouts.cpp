@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
         // The late result 1 did arrive: it waited in c1's buffer.
         std::printf("late: %s\n", c1.recv()->c_str());
 
-        // Not in the original: the same two races with recv_for.
+        // Both races on one channel: a 1s timeout, then a 3s one, each a
+        // select with time.After on one channel: recv_for.
         csp::chan<std::string> c3(1);
         csp::go([=] {
             csp::sleep_for(scaled(2s));

@@ -1,6 +1,6 @@
 // Timeouts with select and time.After, after Go by Example's "Timeouts".
-// timeouts.cpp is its port, line for line; --fast divides every duration
-// by 10 (the port's flag; here a constant).
+// timeouts.cpp is its port, line for line (its last part with recv_for, a
+// select with time.After on one channel).
 package main
 
 import (
@@ -37,4 +37,23 @@ func main() {
 
 	// The late result 1 did arrive: it waited in c1's buffer.
 	fmt.Println("late:", <-c1)
+
+	// Both races on one channel: a 1s timeout, then a 3s one.
+	c3 := make(chan string, 1)
+	go func() {
+		time.Sleep(2 * time.Second)
+		c3 <- "result 3"
+	}()
+	select {
+	case res := <-c3:
+		fmt.Println(res)
+	case <-time.After(1 * time.Second):
+		fmt.Println("timeout 3")
+	}
+	select {
+	case res := <-c3:
+		fmt.Println(res)
+	case <-time.After(3 * time.Second):
+		fmt.Println("timeout 4")
+	}
 }
