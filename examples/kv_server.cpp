@@ -66,20 +66,35 @@ void put(const pid& server, std::string key, std::string v) { server.send(put_ms
 
 void busy(const pid& server, csp::duration d) { server.send(busy_msg{d}); }
 
+struct timeout_error {  // {:error, :timeout}
+    friend bool operator==(timeout_error, timeout_error) = default;
+};
+using get_result = std::variant<value, timeout_error>;
+
 // call: synchronous, with a timeout. The reply channel holds one value, so a
 // response that comes too late never blocks the server (in Erlang it would
 // wait in the caller's mailbox; here it goes with the channel).
-std::string get(const pid& server, std::string key, csp::duration timeout = 5s) {
+get_result get(const pid& server, std::string key, csp::duration timeout = 5s) {
     csp::chan<value> caller(1);
     server.send(get_msg{caller, std::move(key)});
     auto response = caller.recv_for(timeout);
-    if (!response) return "{:error, :timeout}";
-    return response->has_value() ? "\"" + **response + "\"" : "nil";
+    if (!response) return timeout_error{};
+    return *response;
 }
 
 }  // namespace key_value_store
 
 namespace kv = key_value_store;
+
+// inspect prints a result as Elixir's IO.inspect would.
+void inspect(const kv::get_result& r) {
+    if (std::holds_alternative<kv::timeout_error>(r))
+        std::printf("{:error, :timeout}\n");
+    else if (const auto& v = std::get<kv::value>(r))
+        std::printf("\"%s\"\n", v->c_str());
+    else
+        std::printf("nil\n");
+}
 
 int main(int argc, char** argv) {
     const examples::time_scale scaled(argc, argv);
@@ -87,18 +102,18 @@ int main(int argc, char** argv) {
         auto pid = kv::start();
         kv::put(pid, "rose", "red");
         kv::put(pid, "violet", "blue");
-        std::printf("%s\n", kv::get(pid, "rose").c_str());   // "red"
-        std::printf("%s\n", kv::get(pid, "tulip").c_str());  // nil
+        inspect(kv::get(pid, "rose"));   // "red"
+        inspect(kv::get(pid, "tulip"));  // nil
         kv::busy(pid, scaled(2000ms));
-        std::printf("%s\n", kv::get(pid, "violet", scaled(500ms)).c_str());  // {:error, :timeout}
-        std::printf("%s\n", kv::get(pid, "violet").c_str());                 // "blue"
+        inspect(kv::get(pid, "violet", scaled(500ms)));  // {:error, :timeout}
+        inspect(kv::get(pid, "violet"));                 // "blue"
 
         // 100 clients, each puts its own key and reads it back.
         csp::chan<bool> answers(100);
         for (int i = 1; i <= 100; ++i) {
             csp::go([=] {
                 kv::put(pid, std::to_string(i), std::to_string(i * i));
-                answers.send(kv::get(pid, std::to_string(i)) == "\"" + std::to_string(i * i) + "\"");
+                answers.send(kv::get(pid, std::to_string(i)) == kv::get_result(std::to_string(i * i)));
             });
         }
         bool all = true;
