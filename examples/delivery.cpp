@@ -7,6 +7,7 @@
 //
 // A channel receive hands each value to exactly one receiver: that is why
 // two drivers cannot take the same order. The counting shows it held.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <random>

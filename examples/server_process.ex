@@ -1,11 +1,19 @@
 # The generic server of seed 004 ("Building a Generic server process"),
-# completed: the seed shows ServerProcess.start/1; loop/2, call/2 and cast/2
-# and the KeyValueStore callback module are ours, written the way the seed
-# describes them. server_process.hpp is the generic part's port and
+# completed: the seed shows ServerProcess.start/1; the rest (start_link/1,
+# loop/2, call/2 and cast/2, the callback modules) is ours, written the way
+# the seed describes it. server_process.hpp is the generic part's port and
 # server_process.cpp the rest, line for line.
 defmodule ServerProcess do
   def start(callback_module) do
     spawn(fn ->
+      initial_state = callback_module.init()
+      loop(callback_module, initial_state)
+    end)
+  end
+
+  # start, linked: a crash's exit signal goes to the caller (a supervisor)
+  def start_link(callback_module) do
+    spawn_link(fn ->
       initial_state = callback_module.init()
       loop(callback_module, initial_state)
     end)
@@ -24,18 +32,32 @@ defmodule ServerProcess do
     end
   end
 
-  def call(server_pid, request) do
-    send(server_pid, {:call, request, self()})
+  # server: a pid or a registered name
+  def call(server, request) do
+    if pid = GenServer.whereis(server) do
+      ref = Process.monitor(pid)  # so a crash answers, too
+      send(pid, {:call, request, self()})
 
-    receive do
-      {:response, response} -> response
-    after
-      5000 -> {:error, :timeout}
+      receive do
+        {:response, response} ->
+          Process.demonitor(ref, [:flush])
+          response
+
+        {:DOWN, ^ref, :process, _pid, _reason} ->
+          {:error, :exited}
+      after
+        5000 ->
+          Process.demonitor(ref, [:flush])
+          {:error, :timeout}
+      end
+    else
+      {:error, :noproc}
     end
   end
 
-  def cast(server_pid, request) do
-    send(server_pid, {:cast, request})
+  def cast(server, request) do
+    if pid = GenServer.whereis(server), do: send(pid, {:cast, request})
+    :ok
   end
 end
 

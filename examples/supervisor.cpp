@@ -44,8 +44,9 @@ struct calculator {
     }
 };
 
-// supervise runs `name` with callbacks `callback`: at most 3 restarts in 5
-// seconds, then gives up; `down` closes when it does.
+// supervise starts a linked worker with `callback` and restarts it when it
+// crashes, at most 3 times in 5 seconds; then it gives up, unregisters the
+// name and closes `down`. Returns the name: the handle clients use.
 server_process<calculator> supervise(calculator callback, csp::chan<csp::unit> down) {
     csp::chan<exit_signal> exits;
     auto name = server_process<calculator>::start_link(callback, exits);

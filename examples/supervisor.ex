@@ -11,7 +11,7 @@ defmodule Calculator do
   def handle_call({:divide, n}, state), do: {div(100, n), state}  # crashes on 0
 end
 
-defmodule Supervisor do
+defmodule RestartingSupervisor do
   # at most 3 restarts in 5 seconds, then give up
   def start(callback_module, name) do
     spawn(fn ->
@@ -33,9 +33,10 @@ defmodule Supervisor do
         restarts = [now | Enum.filter(restarts, &(&1 > now - 5000))]
 
         if length(restarts) > 3 do
-          IO.puts("supervisor: worker exited (#{inspect(reason)}); too many restarts, giving up")
+          IO.puts("supervisor: worker exited (#{elem(reason, 0)}); too many restarts, giving up")
+          # the name dies with the worker: later calls get {:error, :noproc}
         else
-          IO.puts("supervisor: worker exited (#{inspect(reason)}); restart #{length(restarts)}")
+          IO.puts("supervisor: worker exited (#{elem(reason, 0)}); restart #{length(restarts)}")
           start_child(callback_module, name)
           loop(callback_module, name, restarts)
         end
@@ -43,7 +44,7 @@ defmodule Supervisor do
   end
 end
 
-sup = Supervisor.start(Calculator, :calc)
+sup = RestartingSupervisor.start(Calculator, :calc)
 ServerProcess.cast(:calc, {:add, 2})
 IO.inspect(ServerProcess.call(:calc, :value))           # 2
 IO.inspect(ServerProcess.call(:calc, {:divide, 4}))     # 25
