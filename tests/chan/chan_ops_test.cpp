@@ -98,7 +98,7 @@ TEST_P(ChanOps, ValueArrivingBeforeTheDeadlineIsReceived) {
         chan<int> ch;
         task_group g(mode());
         g.go([&] {
-            settle();  // the receiver is likely waiting already
+            EXPECT_TRUE(wait_until_blocked_with_deadline(main_on_thread(mode()), 1, "chan receive", object_of(ch)));
             ch.send(11);
         });
         const auto t0 = steady::now();
@@ -131,7 +131,7 @@ TEST_P(ChanOps, SendForSucceedsWhenAReceiverComes) {
         task_group g(mode());
         std::optional<int> got;
         g.go([&] {
-            settle();  // the sender is likely waiting already
+            EXPECT_TRUE(wait_until_blocked_with_deadline(main_on_thread(mode()), 1, "chan send", object_of(ch)));
             got = ch.recv();
         });
         EXPECT_EQ(ch.send_for(12, patience), chan_status::ok);

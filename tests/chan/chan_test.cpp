@@ -31,7 +31,7 @@ TEST_P(Chan, UnbufferedSendWaitsForAReceiver) {
             ch.send(42);
             sent = true;
         });
-        settle();
+        EXPECT_TRUE(wait_until_blocked(mode(), 1, "chan send", object_of(ch)));
         EXPECT_FALSE(sent.load()) << "send completed without a receiver";
         EXPECT_EQ(ch.len(), 0u);
         EXPECT_EQ(ch.recv(), 42);
@@ -109,7 +109,8 @@ TEST_P(Chan, SenderBlockedOnFullBufferGoesAfterBufferedValues) {
             ch.send(3);
             done.send(0);
         });
-        EXPECT_EQ(done.recv_for(20ms).status, chan_status::timeout) << "send on a full buffer did not block";
+        EXPECT_TRUE(wait_until_blocked(mode(), 1, "chan send", object_of(ch)));
+        EXPECT_EQ(done.try_recv().status, chan_status::would_block) << "send on a full buffer did not block";
         EXPECT_EQ(ch.recv(), 1);
         EXPECT_EQ(done.recv_for(patience).status, chan_status::ok);
         EXPECT_EQ(ch.len(), 2u);
@@ -124,7 +125,7 @@ TEST_P(Chan, ReceiverBlockedOnEmptyBufferGetsTheNextValue) {
         task_group g(mode());
         std::optional<int> got;
         g.go([&] { got = ch.recv(); });
-        settle();
+        EXPECT_TRUE(wait_until_blocked(mode(), 1, "chan receive", object_of(ch)));
         ch.send(9);
         g.wait();
         EXPECT_EQ(got, 9);
@@ -168,7 +169,7 @@ TEST_P(Chan, CloseWakesBlockedReceivers) {
         g.go_n(3, [&](int) {
             if (!ch.recv()) ++closed_seen;
         });
-        settle();
+        EXPECT_TRUE(wait_until_blocked(mode(), 3, "chan receive", object_of(ch)));
         ch.close();
         g.wait();
         EXPECT_EQ(closed_seen.load(), 3);
@@ -204,7 +205,7 @@ TEST_P(Chan, CloseReleasesBlockedSenderWithErrorAndKeepsItsValue) {
                 kept = p && *p == 5;
             }
         });
-        settle();
+        EXPECT_TRUE(wait_until_blocked(mode(), 1, "chan send", object_of(ch)));
         ch.close();
         g.wait();
         EXPECT_TRUE(threw.load());

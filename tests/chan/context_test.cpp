@@ -196,17 +196,16 @@ TEST_P(Context, ChildOfADoneParentIsDoneImmediately) {
 }
 
 // Actors of one kind select on done() (or a child's); the other kind
-// cancels: every one of them wakes, with the reason visible.
+// cancels once they all wait: every one of them wakes, with the reason
+// visible.
 TEST_P(Context, CancelWakesEveryoneSelectingOnDone) {
     constexpr int selectors = 8;
     auto [ctx, cancel] = csp::with_cancel(csp::background());
-    std::atomic<int> selecting{0};
     csp::chan<int> never;
     task_group ts(mode());
     ts.go_n(selectors, [&, ctx = ctx](int i) {
         auto [own, cancel_own] = csp::with_cancel(ctx);
         const csp::context& watched = i % 2 ? own : ctx;
-        selecting.fetch_add(1);
         const int idx = csp::select(csp::case_recv(never), csp::case_recv(watched.done()));
         EXPECT_EQ(idx, 1);
         EXPECT_EQ(watched.err(), context_error::canceled);
@@ -214,7 +213,7 @@ TEST_P(Context, CancelWakesEveryoneSelectingOnDone) {
     });
     // The canceller is a plain thread, except when the selectors all are.
     task canceller(mode() != setting::threads, [&, cancel = cancel] {
-        EXPECT_TRUE(yield_until([&] { return selecting.load() == selectors; }));
+        EXPECT_TRUE(wait_until_blocked(mode(), selectors, "select"));
         cancel();
     });
     EXPECT_TRUE(ts.finished_within(generous));

@@ -15,10 +15,11 @@ using csp::closed_channel_error;
 class Select : public SettingTest {};
 CSP_INSTANTIATE_SETTINGS(Select);
 
-// Closes `ch` from another task, likely after the caller blocked on it.
-void close_soon(task_group& g, const chan<int>& ch) {
-    g.go([ch] {
-        settle();
+// Closes `ch` from another task of `g` once the body (of setting `s`) is
+// blocked in a select.
+void close_once_selecting(setting s, task_group& g, const chan<int>& ch) {
+    g.go([s, ch] {
+        EXPECT_TRUE(wait_until_blocked(s, 1, "select"));
         ch.close();
     });
 }
@@ -102,7 +103,7 @@ TEST_P(Select, ValueArrivingBeforeTheDeadlineWins) {
         chan<int> a, b;
         task_group g(mode());
         g.go([&] {
-            settle();  // the select is likely waiting already
+            EXPECT_TRUE(wait_until_blocked_with_deadline(main_on_thread(mode()), 1, "select"));
             b.send(5);
         });
         std::optional<int> got;
@@ -202,7 +203,7 @@ TEST_P(Select, CloseWakesABlockedSelectReceive) {
     run([&] {
         chan<int> a, b;
         task_group g(mode());
-        close_soon(g, b);
+        close_once_selecting(mode(), g, b);
         std::optional<int> got = 1;
         EXPECT_EQ(csp::select(case_recv(a), case_recv(b, [&](std::optional<int> v) { got = v; })), 1);
         EXPECT_EQ(got, std::nullopt);
@@ -224,7 +225,7 @@ TEST_P(Select, CloseMakesABlockedSelectSendThrow) {
     run([&] {
         chan<int> a, b;
         task_group g(mode());
-        close_soon(g, b);
+        close_once_selecting(mode(), g, b);
         EXPECT_THROW(csp::select(case_recv(a), case_send(b, 1)), closed_channel_error);
         EXPECT_FALSE(a.try_send(1)) << "the select left a receiver behind";
     });

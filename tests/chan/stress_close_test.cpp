@@ -1,6 +1,10 @@
-// Stress: close racing with blocked senders and receivers, everything counted.
+// Stress: close racing with blocked senders and receivers, with plain
+// operations, select and selector cases; everything counted.
 #include "chan/mpmc.hpp"
 
+#include <chan/selector.hpp>
+
+#include <memory>
 #include <random>
 
 namespace {
@@ -35,7 +39,10 @@ TEST_P(CloseRace, EveryBlockedSenderIsReleasedWithAnError) {
                     ++errors;
                 }
             });
-            if (round % 8 == 0) settle();  // now and then, all of them are surely parked
+            // Now and then, all of them surely parked.
+            if (round % 8 == 0) {
+                EXPECT_TRUE(wait_until_blocked(mode(), static_cast<std::size_t>(senders), "chan send", object_of(ch)));
+            }
             ch.close();
             g.wait();
             ASSERT_EQ(sent.load(), 0) << "round " << round;
@@ -71,7 +78,10 @@ TEST_P(CloseRace, EveryReceiverDrainsThenSeesClosed) {
                 }
                 ++closed_seen;
             });
-            if (round % 8 == 0) settle();
+            if (round % 8 == 0) {
+                EXPECT_TRUE(
+                    wait_until_blocked(mode(), static_cast<std::size_t>(receivers), "chan receive", object_of(ch)));
+            }
             ch.close();
             g.wait();
             ASSERT_EQ(count.load(), static_cast<long>(cap)) << "round " << round;
@@ -85,22 +95,30 @@ TEST_P(CloseRace, EveryReceiverDrainsThenSeesClosed) {
 // point. Whatever a sender sent successfully arrives exactly once; a send
 // that threw delivered nothing; each sender stops at its first error; every
 // receiver ends on "closed".
-TEST_P(CloseRace, CloseInTheMiddleOfTraffic) {
-    const int rounds = scaled(150, 10);
+//
+// How a task sends and receives is up to the test: make_sender(ch, never)
+// returns a function that sends one value (throwing closed_channel_error once
+// the channel is closed), make_receiver(ch, never) one that receives one
+// (nullopt once closed and drained); `never` is a channel nobody uses, for
+// selects that must take the engine's multi-case path (only ever received
+// from: two selects cannot pair on it).
+template <class MakeSender, class MakeReceiver>
+void close_in_the_middle_of_traffic(setting s, int rounds, MakeSender make_sender, MakeReceiver make_receiver) {
     constexpr int senders = 4, receivers = 3;
     const std::uint32_t per_sender = scaled<std::uint32_t>(1000, 100);
     std::mt19937 rng(12345);
-    run([&] {
+    run_in(s, [&] {
         for (int round = 0; round < rounds; ++round) {
-            chan<std::uint64_t> ch(static_cast<std::size_t>(round % 3 == 0 ? 0 : round % 3 == 1 ? 1 : 8));
+            chan<std::uint64_t> ch(static_cast<std::size_t>(round % 3 == 0 ? 0 : round % 3 == 1 ? 1 : 8)), never;
             std::vector<std::uint32_t> sent(senders, 0);
             std::vector<std::vector<std::uint64_t>> got(receivers + 1);
             std::atomic<int> errors{0}, closed_seen{0};
-            task_group g(mode());
+            task_group g(s);
             g.go_n(senders, [&](int p) {
+                auto send = make_sender(ch, never);
                 try {
                     for (std::uint32_t i = 0; i < per_sender; ++i) {
-                        ch.send(message(p, i));
+                        send(message(p, i));
                         ++sent[static_cast<std::size_t>(p)];
                     }
                 } catch (const closed_channel_error&) {
@@ -109,8 +127,9 @@ TEST_P(CloseRace, CloseInTheMiddleOfTraffic) {
             });
             std::atomic<std::uint32_t> received{0};
             g.go_n(receivers, [&](int r) {
-                for (std::uint64_t m : ch) {
-                    got[static_cast<std::size_t>(r)].push_back(m);
+                auto recv = make_receiver(ch, never);
+                while (std::optional<std::uint64_t> m = recv()) {
+                    got[static_cast<std::size_t>(r)].push_back(*m);
                     ++received;
                 }
                 ++closed_seen;
@@ -119,7 +138,12 @@ TEST_P(CloseRace, CloseInTheMiddleOfTraffic) {
             // of messages got through.
             auto& mine = got[receivers];
             const auto close_after = std::uniform_int_distribution<std::uint32_t>(0, senders * per_sender - 1)(rng);
-            while (received.load() < close_after) {
+            for (stall_guard guard; received.load() < close_after;) {
+                if (guard.stalled(received.load())) {
+                    ADD_FAILURE() << "round " << round << ": no message received for " << ms(patience) / 1000
+                                  << " s; " << received.load() << " received, closing after " << close_after;
+                    break;  // the close below releases everyone
+                }
                 if (auto r = ch.recv_for(1ms)) {
                     mine.push_back(*r);
                     ++received;
@@ -142,6 +166,65 @@ TEST_P(CloseRace, CloseInTheMiddleOfTraffic) {
             ASSERT_GE(delivered, static_cast<long>(close_after));
         }
     });
+}
+
+using u64_chan = chan<std::uint64_t>;
+
+TEST_P(CloseRace, CloseInTheMiddleOfTraffic) {
+    close_in_the_middle_of_traffic(
+        mode(), scaled(150, 10), [](const u64_chan& ch, const u64_chan&) { return [ch](std::uint64_t m) { ch.send(m); }; },
+        [](const u64_chan& ch, const u64_chan&) { return [ch] { return ch.recv(); }; });
+}
+
+// The same through select: a send case and a receive case on a channel
+// nobody uses (so the select queues a waiter on each and the close must find
+// the right one), every third send with a deadline that may expire first.
+TEST_P(CloseRace, CloseRacesWithSelectSendAndReceiveCases) {
+    close_in_the_middle_of_traffic(
+        mode(), scaled(100, 10),
+        [](const u64_chan& ch, const u64_chan& never) {
+            return [ch, never, n = 0](std::uint64_t m) mutable {
+                if (++n % 3 != 0) {
+                    ASSERT_EQ(csp::select(csp::case_send(ch, m), csp::case_recv(never)), 0);
+                    return;
+                }
+                while (csp::select_until(steady::now() + 1ms, csp::case_send(ch, m), csp::case_recv(never)) == -1) {
+                }
+            };
+        },
+        [](const u64_chan& ch, const u64_chan& never) {
+            return [ch, never] {
+                std::optional<std::uint64_t> got;
+                auto take = [&got](std::optional<std::uint64_t> v) { got = v; };
+                EXPECT_EQ(csp::select(csp::case_recv(never), csp::case_recv(ch, take)), 1);
+                return got;
+            };
+        });
+}
+
+// The same through csp::selector: one selector per task, the send case
+// re-armed with each value.
+TEST_P(CloseRace, CloseRacesWithSelectorSendAndReceiveCases) {
+    close_in_the_middle_of_traffic(
+        mode(), scaled(100, 10),
+        [](const u64_chan& ch, const u64_chan& never) {
+            auto sel = std::make_shared<csp::selector>();
+            const std::size_t send_case = sel->add_send(ch, std::uint64_t{0});
+            sel->add_recv(never);
+            return [sel, send_case](std::uint64_t m) {
+                sel->set_send_value<std::uint64_t>(send_case, m);
+                ASSERT_EQ(sel->select(), send_case);
+            };
+        },
+        [](const u64_chan& ch, const u64_chan& never) {
+            auto sel = std::make_shared<csp::selector>();
+            sel->add_recv(never);
+            const std::size_t recv_case = sel->add_recv(ch);
+            return [sel, recv_case]() -> std::optional<std::uint64_t> {
+                EXPECT_EQ(sel->select(), recv_case);
+                return sel->take<std::uint64_t>(recv_case);
+            };
+        });
 }
 
 }  // namespace

@@ -31,6 +31,7 @@ TEST_P(SelectStress, SendsReceivesTimeoutsAndDefaultsOnSharedChannels) {
         const std::uint64_t total = std::uint64_t{workers} * quota;
         std::atomic<std::uint64_t> received{0};
         std::atomic<long> receives{0}, unexpected{0};
+        std::atomic<bool> gave_up{false};
         std::vector<std::vector<std::uint64_t>> got(workers);
         std::vector<std::uint32_t> sent(2 * workers, 0);
         task_group g(mode());
@@ -42,7 +43,15 @@ TEST_P(SelectStress, SendsReceivesTimeoutsAndDefaultsOnSharedChannels) {
                 mine.push_back(*m);
                 ++received;
             };
-            for (long iter = 0; received.load() < total; ++iter) {
+            stall_guard guard;
+            for (long iter = 0; received.load() < total && !gave_up.load(); ++iter) {
+                if (guard.stalled(received.load())) {
+                    if (!gave_up.exchange(true))
+                        ADD_FAILURE() << "no message received for " << ms(patience) / 1000 << " s: " << received.load()
+                                      << " of " << total << " received; worker " << w << " sent " << on_a + on_b
+                                      << " of " << quota;
+                    break;
+                }
                 const bool sending = on_a + on_b < quota;
                 const auto to_a = sending ? a : chan<std::uint64_t>::nil();
                 const auto to_b = sending ? b : chan<std::uint64_t>::nil();

@@ -33,7 +33,7 @@ TEST_P(Throws, WaitGroupNegativeCounterLeavesTheCounterUnchanged) {
         // Still 2: a waiter survives one done() and is released by the second.
         task waiter(partner_on_thread(mode()), [&] { wg.wait(); });
         EXPECT_NO_THROW(wg.done());
-        for (int i = 0; i < 100; ++i) csp::yield();
+        EXPECT_TRUE(wait_until_blocked(mode(), 1, "sync.WaitGroup.Wait", &wg));
         EXPECT_FALSE(waiter.finished());
         EXPECT_NO_THROW(wg.done());
         EXPECT_TRUE(waiter.finished_within(generous));
@@ -86,16 +86,15 @@ TEST_P(Throws, OnceExceptionReachesItsCallerAndOnceIsDone) {
 // sender with closed_channel_error.
 TEST_P(Throws, CloseWakesTimedWaiters) {
     csp::chan<int> recv_side, send_side;
-    std::atomic<int> waiting{0};
     task receiver(partner_on_thread(mode()), [&] {
-        waiting.fetch_add(1);
         EXPECT_EQ(recv_side.recv_for(10s).status, csp::chan_status::closed);
     });
     task sender(main_on_thread(mode()), [&] {
-        waiting.fetch_add(1);
         EXPECT_THROW(send_side.send_for(1, 10s), csp::closed_channel_error);
     });
-    EXPECT_TRUE(yield_until([&] { return waiting.load() == 2; }));
+    EXPECT_TRUE(
+        wait_until_blocked_with_deadline(partner_on_thread(mode()), 1, "chan receive", object_of(recv_side)));
+    EXPECT_TRUE(wait_until_blocked_with_deadline(main_on_thread(mode()), 1, "chan send", object_of(send_side)));
     const auto t0 = steady::now();
     recv_side.close();
     send_side.close();

@@ -59,7 +59,7 @@ TEST_P(Mutex, TryLockAndBlockingLock) {
             EXPECT_EQ(guarded, 1);
             guarded = 2;
         });
-        for (int i = 0; i < 100; ++i) csp::yield();
+        EXPECT_TRUE(wait_until_blocked(mode(), 1, "sync.Mutex.Lock", &mu));
         EXPECT_FALSE(waiter.finished());
         guarded = 1;
         mu.unlock();

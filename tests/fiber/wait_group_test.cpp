@@ -54,17 +54,15 @@ TEST_P(WaitGroup, SeveralWaitersAllReleased) {
     csp::wait_group wg;
     wg.add(1);
     int published = 0;  // plain int: wait() must order it
-    std::atomic<int> arrived{0}, released{0};
+    std::atomic<int> released{0};
     task_group ts(mode());
     ts.go_n(waiters, [&](int) {
-        arrived.fetch_add(1);
         wg.wait();
         EXPECT_EQ(published, 42);
         released.fetch_add(1);
     });
     run([&] {
-        EXPECT_TRUE(yield_until([&] { return arrived.load() == waiters; }));
-        for (int i = 0; i < 100; ++i) csp::yield();
+        EXPECT_TRUE(wait_until_blocked(mode(), waiters, "sync.WaitGroup.Wait", &wg));
         EXPECT_EQ(released.load(), 0);
         published = 42;
         wg.done();

@@ -12,6 +12,7 @@
 #include <fiber/go.hpp>
 
 #include "settings.hpp"
+#include "timing.hpp"
 
 namespace csp_test {
 
@@ -63,6 +64,17 @@ inline ::testing::AssertionResult wait_until_blocked(setting s, std::size_t n, c
 inline ::testing::AssertionResult wait_until_blocked(std::size_t n, const char* reason,
                                                      const void* object = nullptr) {
     return wait_until_blocked(setting::goroutines, n, reason, object);
+}
+
+/// For a waiter with a deadline (recv_for, select_until, ...): a goroutine
+/// is seen as above; a plain thread in a timed wait is counted nowhere, so
+/// for one (`waiter_on_thread`) this falls back to settle(): a test using it
+/// must hold whether or not the thread waits yet.
+inline ::testing::AssertionResult wait_until_blocked_with_deadline(bool waiter_on_thread, std::size_t n,
+                                                                   const char* reason, const void* object = nullptr) {
+    if (!waiter_on_thread) return wait_until_blocked(n, reason, object);
+    settle();
+    return ::testing::AssertionSuccess();
 }
 
 }  // namespace csp_test

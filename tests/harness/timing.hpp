@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <random>
 #include <string>
 
@@ -42,19 +43,31 @@ bool yield_until(P pred, steady::duration within = generous) {
     return true;
 }
 
-/// A loop's deadline: a stress loop that waits for progress asks passed()
-/// on each turn and, once it is true, fails with what it counted so far
-/// instead of spinning until the test runner kills the binary.
+/// A loop's guard against hanging: a stress loop that waits for a count to
+/// reach its goal asks stalled(count) on each turn and, once the count has
+/// not moved for `within`, fails with what it counted so far instead of
+/// spinning until the test runner kills the binary. (A bound on progress,
+/// not on the whole run: sanitizer builds are slow, not stuck.)
 ///
-///   for (deadline d; received < total;)
-///       if (d.passed()) { ADD_FAILURE() << received << " of " << total << " received"; break; }
-class deadline {
+///   for (stall_guard guard; received < total;)
+///       if (guard.stalled(received)) { ADD_FAILURE() << received << " of " << total << " received"; break; }
+class stall_guard {
 public:
-    explicit deadline(steady::duration d = patience) : at_(steady::now() + d) {}
-    bool passed() const { return steady::now() > at_; }
+    explicit stall_guard(steady::duration within = patience) : within_(within), moved_(steady::now()) {}
+    bool stalled(std::uint64_t count) {
+        const auto now = steady::now();
+        if (count != last_) {
+            last_ = count;
+            moved_ = now;
+            return false;
+        }
+        return now - moved_ > within_;
+    }
 
 private:
-    steady::time_point at_;
+    steady::duration within_;
+    steady::time_point moved_;
+    std::uint64_t last_ = 0;
 };
 
 /// Makes it likely that a plain thread started just before has reached a
