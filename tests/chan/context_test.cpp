@@ -25,7 +25,8 @@ testing::AssertionResult done_because(const csp::context& ctx, context_error why
 testing::AssertionResult live(const csp::context& ctx) {
     if (ctx.done().try_recv().status != csp::chan_status::would_block)
         return testing::AssertionFailure() << "done() is ready";
-    if (ctx.err() != context_error::none) return testing::AssertionFailure() << "err() is " << csp::to_string(ctx.err());
+    if (ctx.err() != context_error::none)
+        return testing::AssertionFailure() << "err() is " << csp::to_string(ctx.err());
     return testing::AssertionSuccess();
 }
 

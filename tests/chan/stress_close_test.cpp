@@ -172,7 +172,8 @@ using u64_chan = chan<std::uint64_t>;
 
 TEST_P(CloseRace, CloseInTheMiddleOfTraffic) {
     close_in_the_middle_of_traffic(
-        mode(), scaled(150, 10), [](const u64_chan& ch, const u64_chan&) { return [ch](std::uint64_t m) { ch.send(m); }; },
+        mode(), scaled(150, 10),
+        [](const u64_chan& ch, const u64_chan&) { return [ch](std::uint64_t m) { ch.send(m); }; },
         [](const u64_chan& ch, const u64_chan&) { return [ch] { return ch.recv(); }; });
 }
 

@@ -61,7 +61,9 @@ TEST_P(SelectStress, SendsReceivesTimeoutsAndDefaultsOnSharedChannels) {
                 };
                 const int r = iter % 4 == 0
                                   ? with_cases([](auto&&... c) { return csp::select(c..., csp::case_default()); })
-                                  : with_cases([](auto&&... c) { return csp::select_until(steady::now() + 1ms, c...); });
+                                  : with_cases([](auto&&... c) {
+                                        return csp::select_until(steady::now() + 1ms, c...);
+                                    });
                 if (r == 0) ++on_a;
                 else if (r == 1) ++on_b;
                 else if (r == 2 || r == 3) ++receives;

@@ -105,7 +105,8 @@ TEST_P(Timer, ResetFromAnotherActorWakesTheWaiter) {
 class Ticker : public SettingTest {};
 
 /// Receives `n` ticks: each no earlier than start + k * period, increasing.
-void expect_ticks(const csp::recv_chan<steady::time_point>& c, steady::time_point start, steady::duration period, int n) {
+void expect_ticks(const csp::recv_chan<steady::time_point>& c, steady::time_point start, steady::duration period,
+                  int n) {
     steady::time_point prev{};
     for (int k = 1; k <= n; ++k) {
         auto v = c.recv_for(generous);

@@ -110,7 +110,8 @@ TEST(GoroutineStates, NameWhatEachGoroutineWaitsForAndOnWhat) {
         EXPECT_GE(csp::goroutines_waiting("chan receive"), 1u);  // any object
 
         const std::vector<csp::goroutine_state> states = csp::goroutine_states();
-        EXPECT_TRUE(std::is_sorted(states.begin(), states.end(), [](const auto& a, const auto& b) { return a.id < b.id; }));
+        EXPECT_TRUE(
+            std::is_sorted(states.begin(), states.end(), [](const auto& a, const auto& b) { return a.id < b.id; }));
         auto find = [&](const char* reason, const void* object) {
             return std::count_if(states.begin(), states.end(), [&](const csp::goroutine_state& g) {
                 return g.wait_reason == reason && g.object == object && !g.entry.empty();
@@ -125,7 +126,8 @@ TEST(GoroutineStates, NameWhatEachGoroutineWaitsForAndOnWhat) {
         wg.done();
         mu.unlock();
         EXPECT_TRUE(csp_test::yield_until([&] {
-            return csp::goroutines_waiting("chan receive", object_of(c)) + csp::goroutines_waiting("sync.WaitGroup.Wait", &wg) +
+            return csp::goroutines_waiting("chan receive", object_of(c)) +
+                       csp::goroutines_waiting("sync.WaitGroup.Wait", &wg) +
                        csp::goroutines_waiting("sync.Mutex.Lock", &mu) ==
                    0;
         }));
@@ -144,7 +146,8 @@ TEST(ThreadsWaiting, CountsPlainThreadsBlockedWithoutADeadline) {
     EXPECT_EQ(csp::threads_waiting(), before);  // the waker takes it off the count
 
     std::thread timed([c] { EXPECT_TRUE(c.recv_for(std::chrono::seconds(20))); });
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // likely in recv_for by now; the check holds either way
+    // Likely in recv_for by now; the check holds either way.
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
     EXPECT_EQ(csp::threads_waiting(), before);
     c.send(2);
     timed.join();

@@ -81,7 +81,7 @@ TEST_P(WaitGroup, ReusableAfterReachingZero) {
         for (int r = 1; r <= rounds; ++r) {
             wg.add(per_round);
             task_group ts(mode());
-    ts.go_n(per_round, [&](int) {
+            ts.go_n(per_round, [&](int) {
                 count.fetch_add(1);
                 wg.done();
             });
