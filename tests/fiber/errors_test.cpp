@@ -65,7 +65,7 @@ TEST_P(Throws, OnceExceptionReachesItsCallerAndOnceIsDone) {
     run_tasks(mode(), once_callers, [&](int) {
         arrived.fetch_add(1);
         try {
-            once.call(slow_once_body(runs, arrived, [] { throw boom(); }));
+            once.call(slow_once_body(mode(), runs, arrived, [] { throw boom(); }));
         } catch (const boom&) {
             caught.fetch_add(1);
         }

@@ -17,7 +17,7 @@ TEST_P(Once, RunsExactlyOnceAndLatecomersWait) {
     EXPECT_FALSE(once.done());
     run_tasks(mode(), once_callers, [&](int) {
         arrived.fetch_add(1);
-        once.call(slow_once_body(runs, arrived, [&] { value = 42; }));
+        once.call(slow_once_body(mode(), runs, arrived, [&] { value = 42; }));
         EXPECT_EQ(value, 42);
         EXPECT_TRUE(once.done());
     });
