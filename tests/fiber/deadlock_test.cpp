@@ -19,7 +19,7 @@ using csp::chan;
 // A deadlock is reported within milliseconds of the last goroutine parking;
 // the children give it this long (the report tests below are the control
 // that it fits) before they end themselves with exit_after.
-constexpr std::chrono::milliseconds report_window{2000};
+constexpr std::chrono::milliseconds report_window{3000};
 constexpr const char* no_report = "no deadlock report within the window\n";
 
 // The deadlock reports, with the body (the test's main actor) a goroutine
