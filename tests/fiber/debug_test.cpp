@@ -31,14 +31,9 @@ TEST(GoroutineDump, ListsBlockedGoroutinesWithWaitReasonAndEntry) {
         csp::chan<int> c, started;
         csp::go(blocked_sender{c, started});
         started.recv();
-        // The sender is now blocked in c.send, or about to be: wait until
-        // the dump shows it (bounded).
-        std::string dump;
-        for (int i = 0; i < 1000; ++i) {
-            dump = csp::goroutine_dump();
-            if (dump.find("[chan send") != std::string::npos) break;
-            csp::yield();
-        }
+        // The sender is now blocked in c.send, or about to be.
+        EXPECT_TRUE(csp_test::wait_until_blocked(1, "chan send", csp_test::object_of(c)));
+        const std::string dump = csp::goroutine_dump();
         EXPECT_NE(dump.find("[chan send"), std::string::npos) << dump;
         EXPECT_NE(dump.find("blocked_sender"), std::string::npos) << dump;
         EXPECT_EQ(*c.recv(), 42);
