@@ -104,27 +104,47 @@ void runtime::check_deadlock() noexcept {
 
 namespace csp {
 
-std::string goroutine_dump() {
-    struct line {
+std::vector<goroutine_state> goroutine_states() {
+    struct raw {
         std::uint64_t id;
-        std::string text;
+        detail::wait_reason reason;
+        const void* object;
+        const char* entry;
     };
-    std::vector<line> lines;
-    detail::goroutine::for_each([&lines](const detail::goroutine& g) {
-        std::ostringstream out;
-        out << "goroutine " << g.id() << " [" << detail::to_string(g.reason());
-        if (const void* o = g.object()) out << " " << o;
-        out << "]: " << g.entry() << "\n";
-        lines.push_back({g.id(), out.str()});
+    // Copied under the registry locks, formatted (allocations, demangling)
+    // after they are dropped.
+    std::vector<raw> raws;
+    raws.reserve(detail::goroutine::count() + 16);
+    detail::goroutine::for_each(
+        [&raws](const detail::goroutine& g) { raws.push_back({g.id(), g.reason(), g.object(), g.entry()}); });
+    std::sort(raws.begin(), raws.end(), [](const raw& a, const raw& b) { return a.id < b.id; });
+    std::vector<goroutine_state> states;
+    states.reserve(raws.size());
+    for (const raw& r : raws)
+        states.push_back({r.id, detail::to_string(r.reason), r.object, detail::demangle(r.entry)});
+    return states;
+}
+
+std::size_t goroutines_waiting(std::string_view reason, const void* object) {
+    std::size_t n = 0;
+    detail::goroutine::for_each([&](const detail::goroutine& g) {
+        if (g.reason() != detail::wait_reason::none && reason == detail::to_string(g.reason()) &&
+            (!object || g.object() == object))
+            ++n;
     });
-    std::sort(lines.begin(), lines.end(), [](const line& a, const line& b) { return a.id < b.id; });
-    std::string all;
-    for (line& l : lines) {
-        // Demangle outside the registry locks.
-        std::size_t colon = l.text.rfind("]: ") + 3;
-        all += l.text.substr(0, colon) + detail::demangle(l.text.substr(colon, l.text.size() - colon - 1).c_str()) + "\n";
+    return n;
+}
+
+std::size_t threads_waiting() noexcept { return detail::blocked_plain_threads(); }
+
+std::string goroutine_dump() {
+    std::ostringstream out;
+    for (const goroutine_state& g : goroutine_states()) {
+        out << "goroutine " << g.id << " [" << g.wait_reason;
+        if (g.object) out << " " << g.object;
+        out << "]: " << g.entry << "\n";
     }
-    return all;
+    return out.str();
 }
 
 std::size_t sigquit_dumps_printed() noexcept { return detail::sigquit_dumps.load(std::memory_order_acquire); }

@@ -13,7 +13,10 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace csp {
 
@@ -24,6 +27,40 @@ std::string goroutine_dump();
 /// From now on, SIGQUIT prints goroutine_dump() to stderr (the program goes
 /// on running). A small thread of its own does the printing.
 void dump_goroutines_on_sigquit();
+
+/// What one live goroutine is doing, as a goroutine dump line says it.
+struct goroutine_state {
+    std::uint64_t id;
+    /// "runnable" (running, or ready to run), or what it waits for: "chan
+    /// send", "chan receive", "select", "select (no cases)", "chan send (nil
+    /// chan)", "chan receive (nil chan)", "sleep", "sync.WaitGroup.Wait",
+    /// "sync.Mutex.Lock". A goroutine shows its wait from just before it
+    /// parks (its waiter is already queued) until it runs again.
+    std::string wait_reason;
+    /// The channel, wait_group or mutex it waits on (null otherwise). For a
+    /// channel: `ch.base()`.
+    const void* object;
+    std::string entry;  // the function it runs, demangled
+};
+
+/// A snapshot of every live goroutine, in id order.
+///
+///   for (const csp::goroutine_state& g : csp::goroutine_states())
+///       std::cout << g.id << " " << g.wait_reason << "\n";
+std::vector<goroutine_state> goroutine_states();
+
+/// How many goroutines wait for `reason` (spelled as in goroutine_state)
+/// on `object`, or on anything when `object` is null. Cheaper than a
+/// snapshot: for polling, e.g. a test that waits until a goroutine is parked.
+///
+///   while (csp::goroutines_waiting("chan receive", ch.base()) == 0) csp::yield();
+std::size_t goroutines_waiting(std::string_view reason, const void* object = nullptr);
+
+/// How many plain threads (not the runtime's) are blocked in a cspfiber wait
+/// with no deadline (a channel operation, select, wait_group, mutex, or
+/// csp::run waiting for its main goroutine): the count deadlock detection
+/// uses. Threads in a timed wait are not counted.
+std::size_t threads_waiting() noexcept;
 
 /// How many SIGQUIT dumps have been printed so far (for tests and tools).
 std::size_t sigquit_dumps_printed() noexcept;

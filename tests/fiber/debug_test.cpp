@@ -1,0 +1,151 @@
+// Goroutine dumps: every live goroutine with what it waits on; the same
+// record read by programs (goroutine_states, goroutines_waiting) and the
+// count of blocked plain threads.
+#include "harness/harness.hpp"
+
+#include <algorithm>
+
+#include <csignal>
+#include <cstdlib>
+
+#include <chan/chan.hpp>
+#include <fiber/debug.hpp>
+#include <fiber/go.hpp>
+#include <fiber/sleep.hpp>
+#include <fiber/mutex.hpp>
+#include <fiber/wait_group.hpp>
+
+namespace {
+
+// A named function object, so the dump can name what the goroutine runs.
+struct blocked_sender {
+    csp::chan<int> c, started;
+    void operator()() const {
+        started.send(1);
+        c.send(42);
+    }
+};
+
+TEST(GoroutineDump, ListsBlockedGoroutinesWithWaitReasonAndEntry) {
+    csp::run([] {
+        csp::chan<int> c, started;
+        csp::go(blocked_sender{c, started});
+        started.recv();
+        // The sender is now blocked in c.send, or about to be.
+        EXPECT_TRUE(csp_test::wait_until_blocked(1, "chan send", csp_test::object_of(c)));
+        const std::string dump = csp::goroutine_dump();
+        EXPECT_NE(dump.find("[chan send"), std::string::npos) << dump;
+        EXPECT_NE(dump.find("blocked_sender"), std::string::npos) << dump;
+        EXPECT_EQ(*c.recv(), 42);
+    });
+}
+
+// kill -QUIT prints the dump and the program goes on (checked in a child
+// process, whose stderr the death test matches).
+TEST(GoroutineDump, SigquitPrintsTheDumpAndTheProgramGoesOn) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_EXIT(
+        {
+            csp::dump_goroutines_on_sigquit();
+            csp::run([] {
+                csp::chan<int> c, started;
+                csp::go(blocked_sender{c, started});
+                started.recv();
+                std::raise(SIGQUIT);
+                // The dump is printed by a helper thread: wait for it, bounded.
+                for (int i = 0; i < 5000 && csp::sigquit_dumps_printed() == 0; ++i)
+                    csp::sleep_for(std::chrono::milliseconds(1));
+                c.recv();
+            });
+            std::_Exit(csp::sigquit_dumps_printed() == 1 ? 0 : 1);
+        },
+        ::testing::ExitedWithCode(0), "SIGQUIT: goroutine dump(.|\n)*blocked_sender");
+}
+
+TEST(GoroutineDump, FinishedGoroutinesLeaveIt) {
+    csp::run([] {
+        csp::wait_group wg;
+        for (int i = 0; i < 100; ++i) {
+            wg.add(1);
+            csp::go([&wg] { wg.done(); });
+        }
+        wg.wait();
+    });
+    // Terminated fibers are freed by their scheduler shortly after; the dump
+    // of an idle runtime ends up empty.
+    std::string dump;
+    for (int i = 0; i < 200; ++i) {
+        dump = csp::goroutine_dump();
+        if (dump.empty()) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    EXPECT_EQ(dump, "");
+}
+
+TEST(GoroutineStates, NameWhatEachGoroutineWaitsForAndOnWhat) {
+    using csp_test::object_of;
+    using csp_test::wait_until_blocked;
+    csp::run([] {
+        csp::chan<int> c;
+        csp::wait_group wg;
+        csp::mutex mu;
+        wg.add(1);
+        mu.lock();
+        csp::go([c] { c.recv(); });
+        csp::go([&wg] { wg.wait(); });
+        csp::go([&mu] {
+            mu.lock();
+            mu.unlock();
+        });
+        ASSERT_TRUE(wait_until_blocked(1, "chan receive", object_of(c)));
+        ASSERT_TRUE(wait_until_blocked(1, "sync.WaitGroup.Wait", &wg));
+        ASSERT_TRUE(wait_until_blocked(1, "sync.Mutex.Lock", &mu));
+        EXPECT_EQ(csp::goroutines_waiting("chan receive", &wg), 0u);  // the object must match
+        EXPECT_EQ(csp::goroutines_waiting("chan send"), 0u);
+        EXPECT_GE(csp::goroutines_waiting("chan receive"), 1u);  // any object
+
+        const std::vector<csp::goroutine_state> states = csp::goroutine_states();
+        EXPECT_TRUE(
+            std::is_sorted(states.begin(), states.end(), [](const auto& a, const auto& b) { return a.id < b.id; }));
+        auto find = [&](const char* reason, const void* object) {
+            return std::count_if(states.begin(), states.end(), [&](const csp::goroutine_state& g) {
+                return g.wait_reason == reason && g.object == object && !g.entry.empty();
+            });
+        };
+        EXPECT_EQ(find("chan receive", object_of(c)), 1);
+        EXPECT_EQ(find("sync.WaitGroup.Wait", &wg), 1);
+        EXPECT_EQ(find("sync.Mutex.Lock", &mu), 1);
+        EXPECT_GE(find("runnable", nullptr), 1);  // this goroutine, running
+
+        c.send(1);
+        wg.done();
+        mu.unlock();
+        EXPECT_TRUE(csp_test::yield_until([&] {
+            return csp::goroutines_waiting("chan receive", object_of(c)) +
+                       csp::goroutines_waiting("sync.WaitGroup.Wait", &wg) +
+                       csp::goroutines_waiting("sync.Mutex.Lock", &mu) ==
+                   0;
+        }));
+    });
+}
+
+// Plain threads blocked with no deadline are counted (deadlock detection
+// needs them), those in a timed wait are not.
+TEST(ThreadsWaiting, CountsPlainThreadsBlockedWithoutADeadline) {
+    csp::chan<int> c;
+    const std::size_t before = csp::threads_waiting();
+    std::thread blocked([c] { c.recv(); });
+    EXPECT_TRUE(csp_test::yield_until([&] { return csp::threads_waiting() == before + 1; }, csp_test::patience));
+    c.send(1);
+    blocked.join();
+    EXPECT_EQ(csp::threads_waiting(), before);  // the waker takes it off the count
+
+    std::thread timed([c] { EXPECT_TRUE(c.recv_for(std::chrono::seconds(20))); });
+    // Likely in recv_for by now; the check holds either way.
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(csp::threads_waiting(), before);
+    c.send(2);
+    timed.join();
+}
+
+}  // namespace

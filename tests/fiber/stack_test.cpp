@@ -1,0 +1,114 @@
+// Goroutine stacks: the default size and CSP_STACK_SIZE, a size per call,
+// overflow into the guard page reported, recycled stacks.
+#include "harness/harness.hpp"
+
+#include <array>
+#include <cstdlib>
+
+namespace {
+
+using namespace csp_test;
+using csp::chan;
+
+// Uses about 200 bytes of stack per level (more under sanitizers). The
+// volatile read after the call keeps the compiler from turning the
+// recursion into a loop.
+int deep(int n) {
+    volatile char pad[160];
+    pad[0] = 1;
+    return n == 0 ? 0 : deep(n - 1) + pad[0];
+}
+
+// 5000 levels: ~1 MB, far beyond the 64 KiB default, well within 16 MiB.
+constexpr int deep_levels = 5000;
+constexpr const char* big_stack = "16777216";
+
+// Goroutines started from a goroutine or from a plain thread.
+class Stack : public SettingTest {};
+CSP_INSTANTIATE_SETTINGS(Stack);
+
+TEST_P(Stack, CustomStackSizeRunsADeepRecursion) {
+    run([&] {
+        chan<int> out(1);
+        csp::go(csp::stack_size{16u << 20}, [out] { out.send(deep(2 * deep_levels)); });
+        EXPECT_EQ(out.recv_for(patience).value, 2 * deep_levels);
+    });
+}
+
+// Runs deep(deep_levels) on a goroutine with the default stack, started in
+// the setting, and exits with 0 if it returned the right value.
+[[noreturn]] void deep_recursion_on_the_default_stack(setting s) {
+    bound_child();
+    int got = -1;
+    run_in(s, [&got] {
+        chan<int> out(1);
+        csp::go([out] { out.send(deep(deep_levels)); });
+        got = *out.recv();
+    });
+    std::_Exit(got == deep_levels ? 0 : 1);
+}
+
+// The default (64 KiB) is too small for deep_levels: the goroutine runs into
+// its guard page, and the runtime says so and what to do about it.
+TEST_P(Stack, DeepRecursionOnTheDefaultStackIsReportedAsAnOverflow) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(
+        {
+            ::unsetenv("CSP_STACK_SIZE");  // the ASan stage of ./dev sets one; the runtime reads it at its start
+            deep_recursion_on_the_default_stack(mode());
+        },
+        "fatal error: stack overflow in a goroutine(.|\n)*CSP_STACK_SIZE");
+}
+
+// The same recursion passes once CSP_STACK_SIZE makes every default stack
+// larger (read when the runtime starts, so set before it, in the child).
+TEST_P(Stack, CspStackSizeLiftsTheDefault) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_EXIT(
+        {
+            ::setenv("CSP_STACK_SIZE", big_stack, 1);
+            deep_recursion_on_the_default_stack(mode());
+        },
+        ::testing::ExitedWithCode(0), "");
+}
+
+// An explicit size smaller than the recursion needs overflows too.
+TEST(StackDeathTest, StackOverflowHitsTheGuardPageAndIsReported) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(csp::run([] {
+                     csp::chan<int> out;
+                     csp::go(csp::stack_size{64 * 1024}, [out] { out.send(deep(1 << 20)); });
+                     out.recv();
+                 }),
+                 "stack overflow in a goroutine");
+}
+
+// Starts a goroutine whose closure holds N bytes and waits for it to end.
+template <std::size_t N>
+void run_one_of_size(const chan<int>& done) {
+    std::array<char, N> pad{};
+    pad[N - 1] = static_cast<char>(N % 128);
+    csp::go([pad, done] { done.send(pad[N - 1]); });
+    ASSERT_EQ(done.recv(), static_cast<int>(N % 128));
+}
+
+// Goroutine stacks are recycled: a new goroutine must not trip over what a
+// finished one left on its stack (under AddressSanitizer: the poisoned
+// redzones of the frames it never returned from). In a child process, so
+// that a sanitizer abort fails this test alone.
+TEST(StackDeathTest, RecycledStacksStartClean) {
+    expect_clean_exit_in_child([] {
+        csp::run([] {
+            chan<int> done;
+            for (int i = 0; i < 100; ++i) {
+                run_one_of_size<8>(done);
+                run_one_of_size<100>(done);
+                run_one_of_size<300>(done);
+                run_one_of_size<1000>(done);
+            }
+        });
+    });
+}
+
+
+}  // namespace

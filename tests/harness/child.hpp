@@ -1,0 +1,80 @@
+// Tests that run in a child process (gtest's death-test machinery, in its
+// "threadsafe" style: the child re-executes the binary and runs this one
+// test, so the runtime starts afresh there): for outcomes that end the
+// process (a deadlock report, a stack overflow, a sanitizer abort), and for
+// settings read once when the runtime starts (CSP_STACK_SIZE,
+// CSP_DEADLOCK_DETECTION).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "settings.hpp"
+
+namespace csp_test {
+
+/// In a child: ends the process with `status` after `d`, printing `note`
+/// (a plain string: it is written from a signal handler). No thread is
+/// started, so deadlock detection still sees every thread of the child.
+inline void exit_after(std::chrono::milliseconds d, int status, const char* note) {
+    static int code;
+    static const char* text;
+    code = status;
+    text = note;
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {
+        (void)!::write(STDERR_FILENO, text, std::strlen(text));
+        ::_exit(code);
+    };
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGALRM, &sa, nullptr);
+    itimerval t{};
+    t.it_value.tv_sec = static_cast<time_t>(d.count() / 1000);
+    t.it_value.tv_usec = static_cast<suseconds_t>(d.count() % 1000 * 1000);
+    ::setitimer(ITIMER_REAL, &t, nullptr);
+}
+
+/// In a child: a hang becomes a failure (exit status 124) after `patience`.
+inline void bound_child() {
+    exit_after(std::chrono::duration_cast<std::chrono::milliseconds>(patience), 124,
+               "child still running after the test's patience: a hang\n");
+}
+
+/// In a child: test failures go to stderr too, which the parent shows in
+/// its report (the child's stdout is not shown).
+inline void report_failures_on_stderr() {
+    struct to_stderr : ::testing::EmptyTestEventListener {
+        void OnTestPartResult(const ::testing::TestPartResult& r) override {
+            if (r.failed())
+                std::fprintf(stderr, "%s:%d: failure in the child\n%s\n", r.file_name() ? r.file_name() : "?",
+                             r.line_number(), r.message());
+        }
+    };
+    ::testing::UnitTest::GetInstance()->listeners().Append(new to_stderr);
+}
+
+/// Runs `body` in a child process and expects it to end normally, without
+/// test failures, within `patience`: for bugs that end the process (a
+/// sanitizer abort, a deadlock report), so they fail one test, not the binary.
+template <class F>
+void expect_clean_exit_in_child(F body) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_EXIT(
+        {
+            bound_child();
+            report_failures_on_stderr();
+            body();
+            std::_Exit(::testing::Test::HasFailure() ? 1 : 0);
+        },
+        ::testing::ExitedWithCode(0), "");
+}
+
+}  // namespace csp_test
