@@ -4,8 +4,10 @@
 //   csp::chan<int> jobs(100);   // make(chan int, 100)
 //   ch.send(42);                // ch <- 42
 //   std::optional<int> v = ch.recv();   // v, ok := <-ch  (ok == v.has_value())
+//   int x = ch.recv_or_zero();  // x := <-ch  (0 once ch is closed)
 //   ch.close();                 // close(ch)
 //   for (int x : jobs) { ... }  // for x := range jobs
+//   csp::chan<int> off = nullptr;   // var off chan int (nil)
 //
 // A chan is a handle: copies refer to the same channel. Every operation
 // works from goroutines on any scheduler thread and from plain threads
@@ -13,14 +15,17 @@
 #pragma once
 
 #include <chrono>
+#include <concepts>
 #include <cstddef>
 #include <iterator>
 #include <optional>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
 #include <chan/detail/chan_state.hpp>
 #include <chan/detail/select_engine.hpp>
+#include <fiber/deadline.hpp>
 
 namespace csp {
 
@@ -60,10 +65,15 @@ public:
     /// An unbuffered channel (make(chan T)).
     chan() : chan(std::size_t{0}) {}
     /// A channel with room for `capacity` values (make(chan T, capacity));
-    /// 0 is unbuffered.
-    explicit chan(std::size_t capacity) : state_(new detail::chan_state<T>(capacity)) {}
-    /// The nil channel: sends and receives block forever, select never picks it.
-    static chan nil() noexcept { return chan(nullptr_tag{}); }
+    /// 0 is unbuffered; a negative capacity throws std::invalid_argument (Go
+    /// panics). Any integer type (a template, so that `chan(0)` is not
+    /// ambiguous with the nil channel's nullptr).
+    template <std::integral I>
+    explicit chan(I capacity) : state_(new detail::chan_state<T>(checked_capacity(capacity))) {}
+    /// The nil channel (var ch chan T): sends and receives block forever,
+    /// select never picks it. `csp::chan<T> ch = nullptr;`, `ch = nullptr;`.
+    chan(std::nullptr_t) noexcept {}
+    static chan nil() noexcept { return chan(nullptr); }
 
     chan(const chan& o) noexcept : state_(o.state_) {
         if (state_) state_->retain();
@@ -86,11 +96,22 @@ public:
         with_value(std::forward<U>(v), [this](T& x) { run_send(x, true, nullptr); });
     }
 
-    /// Receives a value; std::nullopt once the channel is closed and drained.
+    /// Receives a value; std::nullopt once the channel is closed and drained
+    /// (Go's v, ok := <-ch).
     std::optional<T> recv() const {
         std::optional<T> out;
         run_recv(out, true, nullptr);
         return out;
+    }
+
+    /// Go's v := <-ch: receives a value; T{} (Go's zero value) once the
+    /// channel is closed and drained. (`*ch.recv()` on a closed channel is
+    /// undefined behaviour: use this.)
+    T recv_or_zero() const
+        requires std::default_initializable<T>
+    {
+        std::optional<T> v = recv();
+        return v ? std::move(*v) : T{};
     }
 
     /// Sends only if that can happen now; returns false otherwise (the value
@@ -119,9 +140,11 @@ public:
                    [&](T& x) { st = run_send(x, true, &deadline) >= 0 ? chan_status::ok : chan_status::timeout; });
         return st;
     }
+    /// send with a timeout: any std::chrono::duration, rounded up to the
+    /// clock's tick; one too long to add to now() never times out.
     template <class U, class Rep, class Period>
     chan_status send_for(U&& v, std::chrono::duration<Rep, Period> d) const {
-        return send_until(std::forward<U>(v), std::chrono::steady_clock::now() + d);
+        return send_until(std::forward<U>(v), detail::deadline_after(d));
     }
 
     /// recv with a deadline: ok with the value, closed, or timeout.
@@ -130,9 +153,10 @@ public:
         r.status = run_recv(r.value, true, &deadline);
         return r;
     }
+    /// recv with a timeout (any duration, as send_for).
     template <class Rep, class Period>
     recv_result<T> recv_for(std::chrono::duration<Rep, Period> d) const {
-        return recv_until(std::chrono::steady_clock::now() + d);
+        return recv_until(detail::deadline_after(d));
     }
 
     /// Closes the channel: receivers drain what is buffered, then see
@@ -147,8 +171,11 @@ public:
     std::size_t len() const noexcept { return state_ ? state_->len() : 0; }
     std::size_t cap() const noexcept { return state_ ? state_->cap : 0; }
     bool is_nil() const noexcept { return state_ == nullptr; }
+    chan& operator=(std::nullptr_t) noexcept { return *this = chan(nullptr); }
 
+    /// Same channel (Go's ==); `ch == nullptr`: ch is the nil channel.
     friend bool operator==(const chan& a, const chan& b) noexcept { return a.state_ == b.state_; }
+    friend bool operator==(const chan& a, std::nullptr_t) noexcept { return a.state_ == nullptr; }
 
     /// for (T v : ch): receives until the channel is closed and drained.
     class iterator {
@@ -181,8 +208,12 @@ public:
     detail::chan_base* base() const noexcept { return state_; }
 
 private:
-    struct nullptr_tag {};
-    explicit chan(nullptr_tag) noexcept {}
+    template <class I>
+    static std::size_t checked_capacity(I capacity) {
+        if constexpr (std::is_signed_v<I>)
+            if (capacity < 0) throw std::invalid_argument("csp::chan: negative capacity");
+        return static_cast<std::size_t>(capacity);
+    }
 
     // Moves from the caller's value only when it is an rvalue T; anything
     // else is converted into a temporary first. Either way the caller's
@@ -227,8 +258,12 @@ private:
 template <class T>
 class send_chan {
 public:
-    send_chan() : c_(chan<T>::nil()) {}
+    using value_type = T;
+
+    send_chan() noexcept = default;
+    send_chan(std::nullptr_t) noexcept {}
     send_chan(chan<T> c) noexcept : c_(std::move(c)) {}
+    send_chan& operator=(std::nullptr_t) noexcept { return *this = send_chan(nullptr); }
 
     template <class U = T> void send(U&& v) const { c_.send(std::forward<U>(v)); }
     template <class U = T> bool try_send(U&& v) const { return c_.try_send(std::forward<U>(v)); }
@@ -246,9 +281,10 @@ public:
     bool is_nil() const noexcept { return c_.is_nil(); }
     detail::chan_base* base() const noexcept { return c_.base(); }
     friend bool operator==(const send_chan& a, const send_chan& b) noexcept { return a.c_ == b.c_; }
+    friend bool operator==(const send_chan& a, std::nullptr_t) noexcept { return a.c_ == nullptr; }
 
 private:
-    chan<T> c_;
+    chan<T> c_ = nullptr;
 };
 
 /// A receive-only view of a channel (Go's <-chan T): converts implicitly
@@ -256,10 +292,19 @@ private:
 template <class T>
 class recv_chan {
 public:
-    recv_chan() : c_(chan<T>::nil()) {}
+    using value_type = T;
+
+    recv_chan() noexcept = default;
+    recv_chan(std::nullptr_t) noexcept {}
     recv_chan(chan<T> c) noexcept : c_(std::move(c)) {}
+    recv_chan& operator=(std::nullptr_t) noexcept { return *this = recv_chan(nullptr); }
 
     std::optional<T> recv() const { return c_.recv(); }
+    T recv_or_zero() const
+        requires std::default_initializable<T>
+    {
+        return c_.recv_or_zero();
+    }
     recv_result<T> try_recv() const { return c_.try_recv(); }
     template <class Rep, class Period>
     recv_result<T> recv_for(std::chrono::duration<Rep, Period> d) const { return c_.recv_for(d); }
@@ -271,9 +316,10 @@ public:
     std::default_sentinel_t end() const noexcept { return {}; }
     detail::chan_base* base() const noexcept { return c_.base(); }
     friend bool operator==(const recv_chan& a, const recv_chan& b) noexcept { return a.c_ == b.c_; }
+    friend bool operator==(const recv_chan& a, std::nullptr_t) noexcept { return a.c_ == nullptr; }
 
 private:
-    chan<T> c_;
+    chan<T> c_ = nullptr;
 };
 
 }  // namespace csp

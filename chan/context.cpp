@@ -111,7 +111,7 @@ std::pair<context, cancel_func> make_child(const context& parent,
     auto n = std::make_shared<detail::context_node>();
     n->deadline = d;
     n->parent = p;
-    if (d) {
+    if (d && !detail::is_never(*d)) {  // a deadline that never passes needs no timer
         n->timer.owner = n.get();
         n->timer.keep = n;  // until the timer fires or is stopped
         n->timer.when = *d;
@@ -133,10 +133,6 @@ std::pair<context, cancel_func> with_cancel(const context& parent) { return make
 
 std::pair<context, cancel_func> with_deadline(const context& parent, std::chrono::steady_clock::time_point d) {
     return make_child(parent, d);
-}
-
-std::pair<context, cancel_func> with_timeout(const context& parent, std::chrono::steady_clock::duration d) {
-    return make_child(parent, std::chrono::steady_clock::now() + d);
 }
 
 }  // namespace csp

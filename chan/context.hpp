@@ -14,6 +14,7 @@
 #include <utility>
 
 #include <chan/chan.hpp>
+#include <fiber/deadline.hpp>
 
 namespace csp {
 
@@ -51,6 +52,11 @@ using cancel_func = std::function<void()>;
 context background();
 std::pair<context, cancel_func> with_cancel(const context& parent);
 std::pair<context, cancel_func> with_deadline(const context& parent, std::chrono::steady_clock::time_point d);
-std::pair<context, cancel_func> with_timeout(const context& parent, std::chrono::steady_clock::duration d);
+/// with_deadline(parent, now + d): any std::chrono::duration, rounded up; one
+/// too long to add to now() gives a deadline that never passes.
+template <class Rep, class Period>
+std::pair<context, cancel_func> with_timeout(const context& parent, std::chrono::duration<Rep, Period> d) {
+    return with_deadline(parent, detail::deadline_after(d));
+}
 
 }  // namespace csp

@@ -147,7 +147,9 @@ int select_impl(select_case* cases, int n, bool block, const clock::time_point* 
     }
     if (active == 0) {
         if (!block) return select_would_block;
-        wait_reason why = n > 1 ? wait_reason::select_no_cases
+        // A lone nil case is a plain send or receive on a nil channel; no
+        // case at all (select {}), or only nil ones, is Go's select (no cases).
+        wait_reason why = n != 1            ? wait_reason::select_no_cases
                           : cases[0].is_send ? wait_reason::chan_send_nil
                                              : wait_reason::chan_receive_nil;
         return block_without_cases(deadline, why);

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <stdexcept>
+#include <string>
 
 #include <fiber/detail/timer_node.hpp>
 
@@ -17,8 +18,8 @@ struct timer_state : timer_node {
     void unref() noexcept {
         if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
     }
-    void arm(duration d, duration every) {
-        when = clock::now() + d;
+    void arm(time_point at, duration every) {
+        when = at;
         period = every;
         ref();  // the heap's
         timer_start(this);
@@ -34,10 +35,10 @@ void send_time(timer_node* n) noexcept {
 void drop_heap_ref(timer_node* n) noexcept { static_cast<timer_state*>(n)->unref(); }
 }  // namespace
 
-timer_handle::timer_handle(duration d, duration period) : s_(new timer_state) {
+timer_handle::timer_handle(time_point when, duration period) : s_(new timer_state) {
     s_->fire = send_time;
     s_->release = drop_heap_ref;
-    s_->arm(d, period);
+    s_->arm(when, period);
 }
 
 timer_handle::~timer_handle() { s_->unref(); }
@@ -51,21 +52,19 @@ bool timer_handle::stop() noexcept {
     return was_armed;
 }
 
-bool timer_handle::reset(duration d, duration period) {
+bool timer_handle::reset(time_point when, duration period) {
     const bool was_armed = stop();
-    s_->arm(d, period);
+    s_->arm(when, period);
     return was_armed;
 }
 
-}  // namespace csp::detail
+recv_chan<time_point> after_deadline(time_point when) { return timer_handle(when, duration::zero()).channel(); }
 
-namespace csp {
+recv_chan<time_point> tick_every(duration period) { return timer_handle(deadline_after(period), period).channel(); }
 
-recv_chan<time_point> after(duration d) { return detail::timer_handle(d, duration::zero()).channel(); }
-
-recv_chan<time_point> tick(duration d) {
-    if (d <= duration::zero()) throw std::invalid_argument("csp::tick: non-positive interval");
-    return detail::timer_handle(d, d).channel();
+duration checked_period(duration rounded, const char* who) {
+    if (rounded <= duration::zero()) throw std::invalid_argument(std::string(who) + ": non-positive interval");
+    return rounded;
 }
 
-}  // namespace csp
+}  // namespace csp::detail

@@ -8,12 +8,17 @@
 //   csp::ticker t(100ms);
 //   for (int i = 0; i < 3; ++i) t.c.recv();   // three ticks
 //   t.stop();
+//
+// Every duration here may be any std::chrono::duration; it is rounded up to
+// the clock's tick, and one too long to add to now() means "never" (see
+// fiber/deadline.hpp).
 #pragma once
 
 #include <chrono>
 #include <memory>
 
 #include <chan/chan.hpp>
+#include <fiber/deadline.hpp>
 
 namespace csp {
 
@@ -23,38 +28,61 @@ using duration = std::chrono::steady_clock::duration;
 namespace detail {
 struct timer_state;
 /// Owns one reference to a timer_state (the heap holds another while armed).
+/// `when` is the first firing; `period` > 0 re-arms it every period (a ticker).
 class timer_handle {
 public:
-    timer_handle(duration d, duration period);
+    timer_handle(time_point when, duration period);
     timer_handle(const timer_handle&) = delete;
     timer_handle& operator=(const timer_handle&) = delete;
     ~timer_handle();
     recv_chan<time_point> channel() const;
     bool stop() noexcept;
-    bool reset(duration d, duration period);
+    bool reset(time_point when, duration period);
 
 private:
     timer_state* s_;
 };
+
+recv_chan<time_point> after_deadline(time_point when);
+recv_chan<time_point> tick_every(duration period);
+/// A ticker's period rounded up; throws std::invalid_argument unless it is
+/// positive (Go panics: "non-positive interval").
+duration checked_period(duration rounded, const char* who);
+
+template <class Rep, class Period>
+duration checked_period(std::chrono::duration<Rep, Period> d, const char* who) {
+    return checked_period(round_up_to_tick(d), who);
+}
 }  // namespace detail
 
 /// A channel that receives the time once, after d (time.After). Its timer
 /// keeps running if nobody receives; the value waits in the channel.
-recv_chan<time_point> after(duration d);
+template <class Rep, class Period>
+recv_chan<time_point> after(std::chrono::duration<Rep, Period> d) {
+    return detail::after_deadline(detail::deadline_after(d));
+}
 
 /// A channel that receives the time every d, forever (time.Tick). Ticks a
-/// slow receiver misses are dropped.
-recv_chan<time_point> tick(duration d);
+/// slow receiver misses are dropped. Throws std::invalid_argument if d <= 0.
+template <class Rep, class Period>
+recv_chan<time_point> tick(std::chrono::duration<Rep, Period> d) {
+    return detail::tick_every(detail::checked_period(d, "csp::tick"));
+}
 
 /// A one-shot timer (time.Timer): `c` receives the time once it fires.
 class timer {
 public:
-    explicit timer(duration d) : h_(d, duration::zero()), c(h_.channel()) {}
+    template <class Rep, class Period>
+    explicit timer(std::chrono::duration<Rep, Period> d)
+        : h_(detail::deadline_after(d), duration::zero()), c(h_.channel()) {}
     /// Stops the timer; true if that prevented it from firing. Afterwards
     /// `c` holds no stale value (Go 1.23 semantics).
     bool stop() noexcept { return h_.stop(); }
     /// Re-arms the timer to fire after d; true if it had been active.
-    bool reset(duration d) { return h_.reset(d, duration::zero()); }
+    template <class Rep, class Period>
+    bool reset(std::chrono::duration<Rep, Period> d) {
+        return h_.reset(detail::deadline_after(d), duration::zero());
+    }
 
 private:
     detail::timer_handle h_;
@@ -64,13 +92,21 @@ public:
 };
 
 /// A periodic timer (time.Ticker): `c` receives the time every period.
+/// Throws std::invalid_argument unless the period is positive (Go panics).
 class ticker {
 public:
-    explicit ticker(duration period) : h_(period, period), c(h_.channel()) {}
+    template <class Rep, class Period>
+    explicit ticker(std::chrono::duration<Rep, Period> period)
+        : ticker(detail::checked_period(period, "csp::ticker")) {}
     void stop() noexcept { h_.stop(); }
-    void reset(duration period) { h_.reset(period, period); }
+    template <class Rep, class Period>
+    void reset(std::chrono::duration<Rep, Period> period) {
+        const duration p = detail::checked_period(period, "csp::ticker::reset");
+        h_.reset(detail::deadline_after(p), p);
+    }
 
 private:
+    explicit ticker(duration p) : h_(detail::deadline_after(p), p), c(h_.channel()) {}
     detail::timer_handle h_;
 
 public:

@@ -257,7 +257,7 @@ void run_previews(long long publisher_id, int workers, csp::send_chan<db_request
     db.send(query_books{publisher_id, rows});
     // forEach: all rows at once; spawned by a goroutine of their own, which
     // waits for free slots while the status loop below runs.
-    csp::go([&b, books = *rows.recv()]() mutable {
+    csp::go([&b, books = rows.recv_or_zero()]() mutable {
         for (book& bk : books) spawn_worker(b, std::move(bk));
         b.dec_tasks();  // every row is spawned
     });
@@ -292,7 +292,7 @@ int main(int argc, char** argv) {
         // the database serves requests in order: this reads them all back.
         csp::chan<std::vector<long long>> reply(1);
         requests.send(read_back{publisher_id, reply});
-        result = *reply.recv();
+        result = reply.recv_or_zero();
         requests.close();
     });
     db_thread.join();

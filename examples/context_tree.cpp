@@ -55,7 +55,7 @@ void subtree(csp::context ctx, const std::string& name, csp::wait_group* started
 // print_sorted prints n reports in name order (they arrive in any order).
 void print_sorted(csp::recv_chan<report> reports, int n) {
     std::vector<report> got;
-    for (int i = 0; i < n; ++i) got.push_back(*reports.recv());  // never closed
+    for (int i = 0; i < n; ++i) got.push_back(reports.recv_or_zero());  // never closed
     std::sort(got.begin(), got.end(), [](const report& x, const report& y) { return x.name < y.name; });
     for (const auto& r : got) std::printf("%s stopped: %s\n", r.name.c_str(), csp::to_string(r.err));
 }

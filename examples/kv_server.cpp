@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
             });
         }
         bool all = true;
-        for (int i = 1; i <= 100; ++i) all = *answers.recv() && all;  // never closed
+        for (int i = 1; i <= 100; ++i) all = answers.recv_or_zero() && all;  // never closed
         std::printf("%s\n", all ? "true" : "false");  // true
     });
 }

@@ -26,7 +26,7 @@ struct ball {
 void player(const char* name, csp::chan<std::unique_ptr<ball>> table, examples::time_scale scaled) {
     std::optional<int> parity;  // not in the original: the alternation check
     for (;;) {
-        auto b = *table.recv();  // never closed
+        auto b = table.recv_or_zero();  // never closed
         b->hits++;
         std::printf("%s %d\n", name, b->hits);
         if (!parity) parity = b->hits % 2;
@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
 
         table.send(std::make_unique<ball>());  // game on; toss the ball
         csp::sleep_for(scaled(1s));
-        auto b = *table.recv();  // game over; grab the ball
+        auto b = table.recv_or_zero();  // game over; grab the ball
         std::printf("game over after %d hits\n", b->hits);
     });
 }

@@ -103,7 +103,7 @@ int main() {
         auto c1 = sq(done, in);
         auto c2 = sq(done, in);
         out = merge(done, {c1, c2});
-        std::printf("first value: %d\n", *out.recv());  // 4 or 9; out is open until done closes
+        std::printf("first value: %d\n", out.recv_or_zero());  // 4 or 9; out is open until done closes
         done.close();
         running.wait();
         std::printf("every stage stopped\n");

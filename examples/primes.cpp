@@ -18,7 +18,7 @@ void generate(csp::send_chan<int> ch) {
 // filter copies the values from in to out, dropping the multiples of prime.
 void filter(csp::recv_chan<int> in, csp::send_chan<int> out, int prime) {
     for (;;) {
-        int i = *in.recv();  // never closed: recv() always holds a value
+        int i = in.recv_or_zero();  // x := <-in (in is never closed)
         if (i % prime != 0) out.send(i);
     }
 }
@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
         csp::chan<int> ch;
         csp::go(generate, ch);
         for (int i = 0; i < n; ++i) {
-            int prime = *ch.recv();
+            int prime = ch.recv_or_zero();
             std::printf("%d\n", prime);
             csp::chan<int> ch1;
             csp::go(filter, ch, ch1, prime);

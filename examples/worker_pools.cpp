@@ -38,7 +38,7 @@ int main() {
         jobs.close();
 
         int sum = 0;
-        for (int a = 1; a <= num_jobs; ++a) sum += *results.recv();
+        for (int a = 1; a <= num_jobs; ++a) sum += results.recv_or_zero();
         std::printf("all %d results in, sum %d\n", num_jobs, sum);
     });
 }

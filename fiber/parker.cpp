@@ -67,6 +67,10 @@ void parker::park_fiber(boost::fibers::detail::spinlock_lock& lk) noexcept {
 
 bool parker::arm_timer_and_park(std::chrono::steady_clock::time_point deadline,
                                 boost::fibers::detail::spinlock_lock& lk) noexcept {
+    if (deadline == std::chrono::steady_clock::time_point::max()) {  // "never": park without a timer
+        park_fiber(lk);
+        return true;
+    }
     deadline_timer t;
     t.when = deadline;
     t.fire = abort_wait;
@@ -82,6 +86,7 @@ bool parker::arm_timer_and_park(std::chrono::steady_clock::time_point deadline,
 void parker::park_thread(const std::chrono::steady_clock::time_point* deadline) {
     thread_blocker* b = blocker;
     std::unique_lock lk(b->mu);
+    if (deadline && *deadline == std::chrono::steady_clock::time_point::max()) deadline = nullptr;  // never
     if (deadline) {
         if (!b->cv.wait_until(lk, *deadline, [b] { return b->woken; })) {
             // Timed out: abort, unless a partner claimed us meanwhile; then

@@ -8,7 +8,9 @@
 namespace csp {
 
 void sleep_until(std::chrono::steady_clock::time_point deadline) {
-    if (!detail::in_goroutine()) {
+    // "Never" parks for good, also on a plain thread: the deadlock detector
+    // then sees that thread blocked for good.
+    if (!detail::in_goroutine() && !detail::is_never(deadline)) {
         std::this_thread::sleep_until(deadline);
         return;
     }

@@ -40,7 +40,7 @@ TEST_P(Context, BackgroundIsNeverDone) {
         EXPECT_FALSE(bg.deadline().has_value());
         // The nil channel: select never picks it.
         EXPECT_EQ(csp::select(csp::case_recv(bg.done()), csp::case_default()), 1);
-        EXPECT_EQ(csp::select_until(steady::now() + 5ms, csp::case_recv(bg.done())), -1);
+        EXPECT_EQ(csp::select_until(steady::now() + 5ms, csp::case_recv(bg.done())), std::nullopt);
         EXPECT_EQ(csp::context().err(), context_error::none);
     });
 }

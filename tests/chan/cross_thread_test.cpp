@@ -125,10 +125,10 @@ TEST(CrossThread, SelectTimeoutsInAThreadAndAGoroutineWhileOthersRun) {
     in_runtime([] {
         chan<int> never, busy;
         chan<bool> goroutine_timed_out(1);
-        csp::go([=] { goroutine_timed_out.send(csp::select_until(steady::now() + 20ms, case_recv(never)) == -1); });
+        csp::go([=] { goroutine_timed_out.send(csp::select_until(steady::now() + 20ms, case_recv(never)) == std::nullopt); });
         std::thread t([=] {
             const auto t0 = steady::now();
-            EXPECT_EQ(csp::select_until(t0 + 20ms, case_recv(never)), -1);
+            EXPECT_EQ(csp::select_until(t0 + 20ms, case_recv(never)), std::nullopt);
             EXPECT_GE(since(t0), 20ms);
             for (int i = 0; i < 1000; ++i) busy.send(i);
             busy.close();

@@ -90,7 +90,7 @@ TEST_P(Select, SelectUntilTimesOutWithMinusOne) {
         b.send(0);  // full: a send case on it cannot proceed
         bool ran = false;
         const auto t0 = steady::now();
-        EXPECT_EQ(csp::select_until(t0 + 20ms, case_recv(a, [&] { ran = true; }), case_send(b, 1, [&] { ran = true; })), -1);
+        EXPECT_EQ(csp::select_until(t0 + 20ms, case_recv(a, [&] { ran = true; }), case_send(b, 1, [&] { ran = true; })), std::nullopt);
         EXPECT_GE(since(t0), 20ms);
         EXPECT_FALSE(ran);
         EXPECT_EQ(b.len(), 1u);
@@ -107,8 +107,8 @@ TEST_P(Select, ValueArrivingBeforeTheDeadlineWins) {
             b.send(5);
         });
         std::optional<int> got;
-        const int r = csp::select_until(steady::now() + patience, case_recv(a),
-                                        case_recv(b, [&](std::optional<int> v) { got = v; }));
+        const auto r = csp::select_until(steady::now() + patience, case_recv(a),
+                                         case_recv(b, [&](std::optional<int> v) { got = v; }));
         EXPECT_EQ(r, 1);
         EXPECT_EQ(got, 5);
     });
@@ -159,8 +159,8 @@ TEST_P(Select, NeverPairsWithItself) {
     run([&] {
         chan<int> ch;  // unbuffered, nobody else around
         const auto t0 = steady::now();
-        EXPECT_EQ(csp::select_until(t0 + 20ms, case_send(ch, 1), case_recv(ch)), -1);
-        EXPECT_EQ(csp::select_until(steady::now() + 5ms, case_recv(ch), case_send(ch, 1), case_recv(ch)), -1);
+        EXPECT_EQ(csp::select_until(t0 + 20ms, case_send(ch, 1), case_recv(ch)), std::nullopt);
+        EXPECT_EQ(csp::select_until(steady::now() + 5ms, case_recv(ch), case_send(ch, 1), case_recv(ch)), std::nullopt);
         EXPECT_EQ(csp::select(case_send(ch, 1), case_recv(ch), case_default()), 2);
         EXPECT_FALSE(ch.try_send(1));
     });
@@ -242,7 +242,7 @@ TEST_P(Select, NilCasesAreNeverChosen) {
         EXPECT_EQ(csp::select(case_recv(nil), case_send(nil, 1), case_default([&] { dflt = true; })), 2);
         EXPECT_TRUE(dflt);
         const auto t0 = steady::now();
-        EXPECT_EQ(csp::select_until(t0 + 10ms, case_recv(nil), case_send(nil, 1)), -1);
+        EXPECT_EQ(csp::select_until(t0 + 10ms, case_recv(nil), case_send(nil, 1)), std::nullopt);
         EXPECT_GE(since(t0), 10ms);
     });
 }

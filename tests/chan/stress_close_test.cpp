@@ -189,7 +189,7 @@ TEST_P(CloseRace, CloseRacesWithSelectSendAndReceiveCases) {
                     ASSERT_EQ(csp::select(csp::case_send(ch, m), csp::case_recv(never)), 0);
                     return;
                 }
-                while (csp::select_until(steady::now() + 1ms, csp::case_send(ch, m), csp::case_recv(never)) == -1) {
+                while (csp::select_until(steady::now() + 1ms, csp::case_send(ch, m), csp::case_recv(never)) == std::nullopt) {
                 }
             };
         },

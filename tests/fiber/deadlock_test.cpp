@@ -114,7 +114,7 @@ TEST(NoDeadlock, APlainThreadInATimedWaitIsNeverReported) {
         idle_soon();
         EXPECT_EQ(full.send_for(1, 300ms), csp::chan_status::timeout);
         idle_soon();
-        EXPECT_EQ(csp::select_until(steady::now() + 300ms, csp::case_recv(never), csp::case_send(full, 1)), -1);
+        EXPECT_EQ(csp::select_until(steady::now() + 300ms, csp::case_recv(never), csp::case_send(full, 1)), std::nullopt);
         EXPECT_EQ(csp::goroutines_waiting("chan receive", object_of(never)), 3u);
     });
 }
