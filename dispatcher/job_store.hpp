@@ -1,0 +1,60 @@
+// csp::job_store: where a dispatcher's jobs wait for a worker and where
+// their records live. The dispatcher's loop is its only user while the
+// dispatcher runs (so a store needs no locking); after the dispatcher has
+// stopped, the store is frozen and only read (find, for_each), possibly by
+// several threads at once.
+//
+// The default is the in-process store (make_memory_store). A durable or
+// shared store (SQLite, Redis Streams) implements the same interface; the
+// worker and dispatcher loops do not change.
+//
+//   csp::dispatcher d({.workers = 4, .store = csp::make_memory_store()});
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+
+#include <chan/context.hpp>
+#include <dispatcher/job.hpp>
+
+namespace csp {
+
+/// One job as the dispatcher keeps it: what a query reports (`info`) plus
+/// the in-process parts a durable store would not persist (the function and
+/// outcome in `core`, the running job's cancel function).
+struct job_record {
+    job_info info;
+    std::shared_ptr<detail::job_core> core;
+    std::chrono::steady_clock::duration timeout{};
+    cancel_func cancel;             // set while the job runs
+    bool cancel_requested = false;  // cancel(id) or a shutdown now reached it while queued or running
+};
+
+class job_store {
+public:
+    virtual ~job_store() = default;
+
+    /// Adds a new job and puts it at the back of the ready queue of its
+    /// priority. Its id is new to the store.
+    virtual void add(job_record r) = 0;
+    /// The record of job `id`, or null. The pointer stays valid until the
+    /// store is destroyed.
+    virtual job_record* find(job_id id) = 0;
+    /// Takes the next job to run off the ready queue (highest priority
+    /// first, oldest first within a priority); null if none is queued.
+    /// Jobs whose state is no longer `queued` (cancelled meanwhile) are skipped.
+    virtual job_record* next_ready() = 0;
+    /// Jobs in the ready queue with state `queued`.
+    virtual std::size_t queued() const = 0;
+    /// Says that a queued job left the ready queue by other means than
+    /// next_ready (it was cancelled: its state is final now).
+    virtual void unqueued(job_record& r) = 0;
+    /// Calls f on every record.
+    virtual void for_each(const std::function<void(job_record&)>& f) = 0;
+};
+
+/// The in-process store: records in a hash table, one FIFO per priority.
+std::unique_ptr<job_store> make_memory_store();
+
+}  // namespace csp

@@ -1,0 +1,370 @@
+// The dispatcher's loop: one goroutine that selects over the intake, the
+// worker channel, the status channel and the control channel, and alone
+// owns the job table and the worker table (invariants in dispatcher.hpp).
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <string>
+#include <type_traits>
+#include <variant>
+
+#include <chan/select.hpp>
+#include <fiber/go.hpp>
+
+#include "internal/state.hpp"
+
+namespace csp::detail {
+
+namespace {
+
+enum class phase : unsigned char {
+    running,   // taking jobs
+    draining,  // graceful shutdown: intake closed, queued jobs still run
+    stopping,  // shutdown now, or draining done: every worker is quitting
+};
+
+struct worker_rec {
+    chan<work_item> work;
+    chan<unit> quit;
+    job_id job = 0;         // handed to it, verdict not yet in
+    bool idle = false;      // registered and in idle_; its work channel is empty
+    bool quitting = false;  // told, or to be told when idle, to quit
+    bool blocked = false;   // its job waits on another job (a worker is lent meanwhile)
+};
+
+std::exception_ptr ended_error(dispatcher_errc c, job_id id, const char* how) {
+    return std::make_exception_ptr(dispatcher_error(c, "dispatcher: job " + std::to_string(id) + " " + how));
+}
+
+}  // namespace
+
+struct dispatcher_loop {
+    std::shared_ptr<dispatcher_state> s;
+    std::unique_ptr<job_store> store;
+    std::size_t target;  // workers wanted, not counting those lent to blocked jobs
+
+    std::map<worker_id, worker_rec> workers{};  // live workers (until they report quit)
+    std::deque<worker_id> idle{};               // may hold stale ids: check worker_rec::idle
+    worker_id next_worker = 1;
+    std::size_t blocked = 0;     // workers whose job is blocked on another job
+    std::size_t unfinished = 0;  // jobs taken from the intake, not final yet
+    std::vector<wait_all_msg> waiters{};
+    phase ph = phase::running;
+    chan<submission> intake = s->intake;  // nil once closed and drained
+
+    void operator()() {
+        balance();
+        while (!(ph != phase::running && intake.is_nil() && workers.empty())) {
+            select(case_recv(intake,
+                             [this](std::optional<submission> m) {
+                                 if (m) take(std::move(*m));
+                                 else intake = chan<submission>::nil();
+                             }),
+                   case_recv(s->workers, [this](std::optional<worker_registration> r) { on_idle(*r); }),
+                   case_recv(s->status, [this](std::optional<status_report>&& r) { on_status(std::move(*r)); }),
+                   case_recv(s->control, [this](std::optional<control_msg> m) {
+                       drain_intake();  // invariant 7
+                       std::visit([this](auto& msg) { on(msg); }, *m);
+                   }));
+            after_event();
+        }
+        // Invariant 8: every worker has quit, nothing can reach us any more.
+        // Hand the table over (invariant 1), then say so.
+        s->final_store = std::move(store);
+        s->stopped.close();
+        s->control.close();
+    }
+
+    // ---- jobs ----
+
+    void take(submission m) {
+        job_record r;
+        r.info.id = m.core->id;
+        r.info.name = std::move(m.options.name);
+        r.info.priority = m.options.priority;
+        r.info.submitted = m.submitted;
+        r.timeout = m.options.timeout;
+        r.core = std::move(m.core);
+        const job_id id = r.info.id;
+        store->add(std::move(r));
+        ++unfinished;
+        if (ph == phase::stopping) cancel_queued(*store->find(id));
+    }
+
+    void drain_intake() {
+        while (!intake.is_nil()) {
+            recv_result<submission> m = intake.try_recv();
+            if (m.status == chan_status::ok) take(std::move(*m));
+            else if (m.status == chan_status::closed) intake = chan<submission>::nil();
+            else break;
+        }
+    }
+
+    /// The job's one final state (invariant 5).
+    void make_final(job_record& r, job_state st, std::exception_ptr error, std::string text, clock::time_point at) {
+        r.info.state = st;
+        r.info.finished = at;
+        r.info.error = std::move(text);
+        r.core->outcome = st;
+        r.core->error = std::move(error);
+        if (r.cancel) {
+            r.cancel();  // release the context (Go's defer cancel())
+            r.cancel = nullptr;
+        }
+        std::shared_ptr<job_core> core = std::move(r.core);  // the handles keep theirs
+        core->done.close();
+        --unfinished;
+    }
+
+    void cancel_queued(job_record& r) {
+        store->unqueued(r);
+        make_final(r, job_state::cancelled, ended_error(dispatcher_errc::job_cancelled, r.info.id, "was cancelled"),
+                   "cancelled before it ran", clock::now());
+    }
+
+    /// Asks a job that is not final to end cancelled.
+    cancel_result request_cancel(job_record& r) {
+        if (is_final(r.info.state)) return cancel_result::already_final;
+        if (r.cancel_requested) return cancel_result::already_cancelled;
+        r.cancel_requested = true;
+        if (!r.cancel) {  // still queued: it never runs (invariant 6)
+            cancel_queued(r);
+            return cancel_result::cancelled;
+        }
+        r.cancel();  // handed to a worker: its verdict comes back; the loop makes it cancelled
+        return cancel_result::cancelling;
+    }
+
+    /// Hands queued jobs to idle workers, highest priority first.
+    void dispatch() {
+        while (store->queued() > 0) {
+            worker_id w = 0;
+            while (!idle.empty() && w == 0) {
+                const worker_id c = idle.front();
+                idle.pop_front();
+                auto it = workers.find(c);
+                if (it != workers.end() && it->second.idle) w = c;
+            }
+            if (w == 0) return;
+            job_record* r = store->next_ready();
+            worker_rec& wr = workers.at(w);
+            auto [ctx, cancel] = with_cancel(background());
+            r->cancel = std::move(cancel);
+            r->info.worker = w;
+            wr.idle = false;
+            wr.job = r->info.id;
+            wr.work.send(work_item{r->core, std::move(ctx), r->timeout});  // capacity 1, empty: never blocks (invariant 2)
+        }
+    }
+
+    // ---- workers ----
+
+    void spawn() {
+        const worker_id id = next_worker++;
+        worker_rec& w = workers[id];
+        w.work = chan<work_item>(1);
+        w.quit = chan<unit>(1);
+        go(worker_loop{s, id, w.work, w.quit});
+    }
+
+    void tell_quit(worker_id id, worker_rec& w, bool now) {
+        w.quitting = true;
+        if (w.idle) {
+            w.idle = false;  // its id in idle_ goes stale
+            w.quit.send(unit{});  // capacity 1, empty: never blocks
+        } else if (now && w.job != 0) {
+            request_cancel(*store->find(w.job));
+        }
+        // A busy worker gets its quit when it next registers (invariant 3).
+        (void)id;
+    }
+
+    std::size_t active() const {
+        return static_cast<std::size_t>(
+            std::count_if(workers.begin(), workers.end(), [](const auto& w) { return !w.second.quitting; }));
+    }
+
+    /// Keeps `target` workers plus one per blocked job (invariant 9) while
+    /// jobs may still come; retires idle workers first when there are too many.
+    void balance() {
+        if (ph == phase::stopping) {
+            for (auto& [id, w] : workers)
+                if (!w.quitting) tell_quit(id, w, false);
+            return;
+        }
+        const std::size_t want = target == 0 ? 0 : target + blocked;
+        std::size_t have = active();
+        for (; have < want; ++have) spawn();
+        for (int pass = 0; have > want && pass < 3; ++pass)
+            for (auto& [id, w] : workers) {
+                if (have == want) break;
+                const bool pick = pass == 0 ? w.idle : pass == 1 ? !w.blocked : true;
+                if (!w.quitting && pick) {
+                    tell_quit(id, w, false);
+                    --have;
+                }
+            }
+    }
+
+    void on_idle(const worker_registration& reg) {
+        worker_rec& w = workers.at(reg.worker);
+        w.work = reg.work;
+        w.job = 0;
+        if (w.quitting) {
+            w.quit.send(unit{});
+            return;
+        }
+        w.idle = true;
+        idle.push_back(reg.worker);
+    }
+
+    void on_status(status_report rep) {
+        if (rep.kind == status_kind::quit) {
+            workers.erase(rep.worker);
+            return;
+        }
+        job_record& r = *store->find(rep.job);
+        if (rep.kind == status_kind::started) {
+            r.info.state = job_state::running;
+            r.info.started = rep.at;
+            ++r.info.attempts;
+            return;
+        }
+        workers.at(rep.worker).job = 0;
+        // The verdict: a cancel taken before it wins (invariant 5).
+        status_kind k = r.cancel_requested ? status_kind::cancelled : rep.kind;
+        switch (k) {
+            case status_kind::succeeded:
+                make_final(r, job_state::succeeded, nullptr, {}, rep.at);
+                break;
+            case status_kind::failed:
+                make_final(r, job_state::failed, std::move(rep.error), std::move(rep.error_text), rep.at);
+                break;
+            case status_kind::timed_out:
+                make_final(r, job_state::timed_out, ended_error(dispatcher_errc::job_timed_out, r.info.id, "timed out"),
+                           rep.ran ? "timed out" : "timed out before it started", rep.at);
+                break;
+            default:
+                make_final(r, job_state::cancelled, ended_error(dispatcher_errc::job_cancelled, r.info.id, "was cancelled"),
+                           rep.ran ? "cancelled while running" : "cancelled before it ran", rep.at);
+                break;
+        }
+    }
+
+    // ---- control messages ----
+
+    void on(query_msg& m) {
+        std::optional<job_info> out;
+        if (const job_record* r = store->find(m.id)) {
+            out = r->info;
+            out->as_of = clock::now();
+        }
+        m.reply.send(std::move(out));
+    }
+
+    void on(cancel_msg& m) {
+        std::optional<cancel_result> out;
+        if (job_record* r = store->find(m.id)) out = request_cancel(*r);
+        m.reply.send(out);
+    }
+
+    void on(add_workers_msg& m) {
+        std::vector<worker_id> ids;
+        if (ph != phase::stopping) {
+            target += m.n;
+            const worker_id first = next_worker;
+            balance();
+            for (worker_id id = first; id < next_worker && ids.size() < m.n; ++id) ids.push_back(id);
+        }
+        m.reply.send(std::move(ids));
+    }
+
+    void on(quit_worker_msg& m) {
+        auto it = workers.find(m.id);
+        const bool ok = it != workers.end() && !it->second.quitting;
+        if (ok) {
+            if (target > 0) --target;
+            tell_quit(m.id, it->second, m.now);
+        }
+        m.reply.send(ok);
+    }
+
+    void on(quit_all_msg& m) {
+        std::size_t n = 0;
+        for (auto& [id, w] : workers)
+            if (!w.quitting) {
+                tell_quit(id, w, m.now);
+                ++n;
+            }
+        target = 0;
+        m.reply.send(n);
+    }
+
+    void on(list_workers_msg& m) {
+        std::vector<worker_id> ids;
+        for (auto& [id, w] : workers)
+            if (!w.quitting) ids.push_back(id);
+        m.reply.send(std::move(ids));
+    }
+
+    void on(wait_all_msg& m) { waiters.push_back(std::move(m)); }
+
+    void on(shutdown_msg& m) {
+        if (ph != phase::running) {
+            if (!m.first && m.now) stop_now();  // escalation
+            m.reply.send(!m.first);
+            return;
+        }
+        s->intake.close();  // later submits fail; what is buffered still comes (intake -> nil when drained)
+        drain_intake();
+        ph = phase::draining;
+        if (m.now) stop_now();
+        m.reply.send(true);
+    }
+
+    void on(blocked_msg& m) {
+        auto it = workers.find(m.worker);
+        if (it == workers.end()) return;
+        const bool b = m.delta > 0;
+        if (it->second.blocked == b) return;
+        it->second.blocked = b;
+        if (b) ++blocked;
+        else --blocked;
+    }
+
+    void stop_now() {
+        if (ph == phase::stopping) return;
+        ph = phase::stopping;
+        drain_intake();
+        store->for_each([this](job_record& r) {
+            if (!is_final(r.info.state)) request_cancel(r);
+        });
+    }
+
+    // ---- after every event ----
+
+    void after_event() {
+        dispatch();
+        // A graceful shutdown is done once nothing can come and nothing is open.
+        if (ph == phase::draining && intake.is_nil() && unfinished == 0) ph = phase::stopping;
+        balance();
+        answer_waiters();
+    }
+
+    void answer_waiters() {
+        std::erase_if(waiters, [this](wait_all_msg& w) {
+            std::size_t open = unfinished;
+            if (w.except != 0)
+                if (const job_record* r = store->find(w.except); r && !is_final(r->info.state)) --open;
+            if (open != 0) return false;
+            w.reply.send(unit{});
+            return true;
+        });
+    }
+};
+
+void start_loop(std::shared_ptr<dispatcher_state> s, std::unique_ptr<job_store> store, std::size_t workers) {
+    go(dispatcher_loop{std::move(s), std::move(store), workers});
+}
+
+}  // namespace csp::detail
