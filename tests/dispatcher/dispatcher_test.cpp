@@ -16,11 +16,6 @@
 namespace csp_test {
 namespace {
 
-using csp::cancel_result;
-using csp::dispatcher;
-using csp::dispatcher_errc;
-using csp::job_state;
-using csp::stop_mode;
 
 class Dispatcher : public SettingTest {};
 

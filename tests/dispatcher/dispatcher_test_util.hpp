@@ -15,6 +15,12 @@
 
 namespace csp_test {
 
+using csp::cancel_result;
+using csp::dispatcher;
+using csp::dispatcher_errc;
+using csp::job_state;
+using csp::stop_mode;
+
 /// Live goroutines of any dispatcher (the loop and worker bodies are named
 /// types, so they show by name in the runtime's goroutine dump).
 inline std::size_t dispatcher_goroutines() {
