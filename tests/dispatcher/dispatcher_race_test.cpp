@@ -14,7 +14,6 @@
 namespace csp_test {
 namespace {
 
-
 class DispatcherRace : public SettingTest {};
 
 TEST_P(DispatcherRace, CancelWhileStarting) {

@@ -17,7 +17,6 @@
 namespace csp_test {
 namespace {
 
-
 class DispatcherStress : public SettingTest {};
 
 TEST_P(DispatcherStress, EveryJobReachesExactlyOneFinalState) {

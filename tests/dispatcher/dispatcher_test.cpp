@@ -16,7 +16,6 @@
 namespace csp_test {
 namespace {
 
-
 class Dispatcher : public SettingTest {};
 
 TEST_P(Dispatcher, SubmitRunsCallablesOfEveryShape) {
