@@ -3,6 +3,7 @@
 // the invariants in dispatcher.hpp.
 #include <dispatcher/dispatcher.hpp>
 
+#include <random>
 #include <string>
 
 #include <boost/fiber/fss.hpp>
@@ -35,6 +36,13 @@ const char* to_string(cancel_result r) noexcept {
         case cancel_result::already_final: return "already_final";
     }
     return "unknown";
+}
+
+std::chrono::steady_clock::duration sidekiq_backoff(unsigned retry) {
+    thread_local std::minstd_rand rng{std::random_device{}()};
+    const auto n = static_cast<long long>(retry);
+    const long long jitter = static_cast<long long>(rng() % 10) * (n + 1);
+    return std::chrono::seconds(n * n * n * n + 15 + jitter);
 }
 
 namespace detail {

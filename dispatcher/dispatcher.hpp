@@ -121,6 +121,20 @@ public:
         return job_handle<T>(state_, std::move(core));
     }
 
+    /// submit() with the job held `scheduled` until t / for d.
+    ///
+    ///   d.submit_after(5s, [] { remind(); });
+    template <class F>
+    auto submit_at(std::chrono::steady_clock::time_point t, F&& f, job_options options = {}) {
+        options.not_before = t;
+        return submit(std::forward<F>(f), std::move(options));
+    }
+    template <class F, class Rep, class Period>
+    auto submit_after(std::chrono::duration<Rep, Period> d, F&& f, job_options options = {}) {
+        return submit_at(std::chrono::steady_clock::now() + std::chrono::ceil<std::chrono::steady_clock::duration>(d),
+                         std::forward<F>(f), std::move(options));
+    }
+
     /// A snapshot of job `id`. Throws dispatcher_error(unknown_job).
     job_info info(job_id id) const;
     job_state status(job_id id) const { return info(id).state; }

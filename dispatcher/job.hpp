@@ -32,9 +32,9 @@ using worker_id = std::uint64_t;
 /// them, exactly once.
 enum class job_state : unsigned char {
     queued,     // waiting for a worker
-    scheduled,  // waiting for its start time (reserved: submit_after)
+    scheduled,  // waiting for its start time (submit_at, submit_after)
     running,    // a worker runs it
-    retrying,   // waiting to be tried again (reserved: retries)
+    retrying,   // failed or timed out, waiting to be run again
     succeeded,
     failed,     // threw; error() has the text
     cancelled,  // cancelled before it ran, or while it ran
@@ -47,13 +47,26 @@ constexpr bool is_final(job_state s) noexcept { return s >= job_state::succeeded
 /// lower one; equal priorities run in submission order.
 enum class job_priority : unsigned char { low, normal, high };
 
-/// Per-job options: `d.submit(f, csp::job_options{.name = "resize", .timeout = 2s})`.
+/// Sidekiq's and asynq's default retry delay: retry^4 + 15 + rand(0..9) *
+/// (retry + 1) seconds, for the retry-th retry (1, 2, ...): exponential
+/// growth with jitter, so jobs that failed together do not retry together.
+std::chrono::steady_clock::duration sidekiq_backoff(unsigned retry);
+
+/// Per-job options: `d.submit(f, {.name = "resize", .timeout = 2s, .retries = 3})`.
 struct job_options {
     std::string name;
     /// 0: none. Otherwise the job's context expires after this long from its
     /// start; a job still running then ends timed_out when it returns.
     std::chrono::steady_clock::duration timeout{};
     job_priority priority = job_priority::normal;
+    /// A job that fails or times out is run again up to this many times
+    /// (state retrying in between); a cancelled job never is.
+    unsigned retries = 0;
+    /// The delay before the retry-th retry; null: sidekiq_backoff.
+    std::function<std::chrono::steady_clock::duration(unsigned retry)> backoff;
+    /// Not started before this time (submit_at / submit_after set it); the
+    /// job is `scheduled` until then.
+    std::chrono::steady_clock::time_point not_before{};
 };
 
 /// A snapshot of one job, from dispatcher::info(id) or job_handle::info().
@@ -67,7 +80,7 @@ struct job_info {
     time_point submitted{};
     time_point started{};   // epoch until it starts
     time_point finished{};  // epoch until it ends
-    unsigned attempts = 0;  // times a worker started it
+    unsigned attempts = 0;  // times a worker started it (retries included)
     worker_id worker = 0;   // the worker that ran it last (0: none yet)
     std::string error;      // failed: the exception's what(); cancelled/timed_out: why
 

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include <chan/context.hpp>
 #include <dispatcher/job.hpp>
@@ -26,7 +27,8 @@ namespace csp {
 struct job_record {
     job_info info;
     std::shared_ptr<detail::job_core> core;
-    std::chrono::steady_clock::duration timeout{};
+    job_options options;  // name and priority are in info too
+    std::chrono::steady_clock::time_point due{};  // scheduled or retrying: when it becomes queued
     cancel_func cancel;             // set while the job runs
     bool cancel_requested = false;  // cancel(id) or a shutdown now reached it while queued or running
 };
@@ -35,9 +37,16 @@ class job_store {
 public:
     virtual ~job_store() = default;
 
-    /// Adds a new job and puts it at the back of the ready queue of its
-    /// priority. Its id is new to the store.
+    /// Adds a new job. Its id is new to the store. State queued: it goes to
+    /// the back of the ready queue of its priority; scheduled: it waits
+    /// until `due`.
     virtual void add(job_record r) = 0;
+    /// Puts a job that ran back to wait until `due` (state retrying).
+    virtual void schedule(job_record& r) = 0;
+    /// The earliest `due` of the waiting (scheduled or retrying) jobs.
+    virtual std::optional<std::chrono::steady_clock::time_point> next_due() const = 0;
+    /// Moves every waiting job due by `now` to its ready queue (state queued).
+    virtual void promote_due(std::chrono::steady_clock::time_point now) = 0;
     /// The record of job `id`, or null. The pointer stays valid until the
     /// store is destroyed.
     virtual job_record* find(job_id id) = 0;
@@ -47,8 +56,9 @@ public:
     virtual job_record* next_ready() = 0;
     /// Jobs in the ready queue with state `queued`.
     virtual std::size_t queued() const = 0;
-    /// Says that a queued job left the ready queue by other means than
-    /// next_ready (it was cancelled: its state is final now).
+    /// Says that a queued, scheduled or retrying job is leaving its queue by
+    /// other means than next_ready (it is being cancelled: its state is
+    /// still the old one, it becomes final right after).
     virtual void unqueued(job_record& r) = 0;
     /// Calls f on every record.
     virtual void for_each(const std::function<void(job_record&)>& f) = 0;

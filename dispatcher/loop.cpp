@@ -4,11 +4,13 @@
 #include <algorithm>
 #include <deque>
 #include <map>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <variant>
 
 #include <chan/select.hpp>
+#include <chan/time.hpp>
 #include <fiber/go.hpp>
 
 #include "internal/state.hpp"
@@ -51,6 +53,9 @@ struct dispatcher_loop {
     std::vector<wait_all_msg> waiters{};
     phase ph = phase::running;
     chan<submission> intake = s->intake;  // nil once closed and drained
+    // Wakes the loop when the earliest scheduled or retrying job is due.
+    std::unique_ptr<timer> wake = std::make_unique<timer>(clock::duration::zero());
+    std::optional<clock::time_point> wake_at = clock::time_point{};
 
     void operator()() {
         balance();
@@ -62,6 +67,7 @@ struct dispatcher_loop {
                              }),
                    case_recv(s->workers, [this](std::optional<worker_registration> r) { on_idle(*r); }),
                    case_recv(s->status, [this](std::optional<status_report>&& r) { on_status(std::move(*r)); }),
+                   case_recv(wake->c, [this](std::optional<clock::time_point>) { wake_at.reset(); }),
                    case_recv(s->control, [this](std::optional<control_msg> m) {
                        drain_intake();  // invariant 7
                        std::visit([this](auto& msg) { on(msg); }, *m);
@@ -83,7 +89,11 @@ struct dispatcher_loop {
         r.info.name = std::move(m.options.name);
         r.info.priority = m.options.priority;
         r.info.submitted = m.submitted;
-        r.timeout = m.options.timeout;
+        if (m.options.not_before > m.submitted) {
+            r.info.state = job_state::scheduled;
+            r.due = m.options.not_before;
+        }
+        r.options = std::move(m.options);
         r.core = std::move(m.core);
         const job_id id = r.info.id;
         store->add(std::move(r));
@@ -114,6 +124,20 @@ struct dispatcher_loop {
         std::shared_ptr<job_core> core = std::move(r.core);  // the handles keep theirs
         core->done.close();
         --unfinished;
+    }
+
+    /// A failed or timed-out run: true if the job was put back to wait for
+    /// another attempt.
+    bool retry(job_record& r, std::string error_text, clock::time_point at) {
+        if (r.cancel_requested || ph == phase::stopping || r.info.attempts > r.options.retries) return false;
+        const unsigned nth = r.info.attempts;  // this is the nth retry
+        r.info.state = job_state::retrying;
+        r.info.error = std::move(error_text);
+        r.due = at + (r.options.backoff ? r.options.backoff(nth) : sidekiq_backoff(nth));
+        r.cancel();  // release this attempt's context; the next gets a new one
+        r.cancel = nullptr;
+        store->schedule(r);
+        return true;
     }
 
     void cancel_queued(job_record& r) {
@@ -153,7 +177,7 @@ struct dispatcher_loop {
             r->info.worker = w;
             wr.idle = false;
             wr.job = r->info.id;
-            wr.work.send(work_item{r->core, std::move(ctx), r->timeout});  // capacity 1, empty: never blocks (invariant 2)
+            wr.work.send(work_item{r->core, std::move(ctx), r->options.timeout});  // capacity 1, empty: never blocks (invariant 2)
         }
     }
 
@@ -238,9 +262,11 @@ struct dispatcher_loop {
                 make_final(r, job_state::succeeded, nullptr, {}, rep.at);
                 break;
             case status_kind::failed:
+                if (retry(r, rep.error_text, rep.at)) break;
                 make_final(r, job_state::failed, std::move(rep.error), std::move(rep.error_text), rep.at);
                 break;
             case status_kind::timed_out:
+                if (rep.ran && retry(r, "timed out", rep.at)) break;
                 make_final(r, job_state::timed_out, ended_error(dispatcher_errc::job_timed_out, r.info.id, "timed out"),
                            rep.ran ? "timed out" : "timed out before it started", rep.at);
                 break;
@@ -344,11 +370,23 @@ struct dispatcher_loop {
     // ---- after every event ----
 
     void after_event() {
+        store->promote_due(clock::now());
         dispatch();
+        arm_wake();
         // A graceful shutdown is done once nothing can come and nothing is open.
         if (ph == phase::draining && intake.is_nil() && unfinished == 0) ph = phase::stopping;
         balance();
         answer_waiters();
+    }
+
+    /// Keeps the wake timer set for the earliest due job (a fired timer has
+    /// reset wake_at, so it is set again).
+    void arm_wake() {
+        const std::optional<clock::time_point> due = store->next_due();
+        if (due == wake_at) return;
+        wake_at = due;
+        if (due) wake->reset(std::max(*due - clock::now(), clock::duration::zero()));
+        else wake->stop();
     }
 
     void answer_waiters() {

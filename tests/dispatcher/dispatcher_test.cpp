@@ -81,7 +81,7 @@ TEST_P(Dispatcher, RunningJobShowsRunningWithItsWorker) {
         EXPECT_EQ(i.worker, d.workers().at(0));
         EXPECT_TRUE(i.has_started());
         EXPECT_FALSE(i.has_finished());
-        EXPECT_GE(i.run_time(), csp::duration::zero());
+        EXPECT_GE(i.run_time(), steady::duration::zero());
         EXPECT_FALSE(h.wait_for(1ms));
         g.open();
         EXPECT_TRUE(h.wait_for(patience));
