@@ -29,6 +29,12 @@
 //   control  clients -> loop    queries and commands, each carrying its own
 //                               reply channel (capacity 1).
 //   stopped  loop -> all        closed when the loop has ended.
+//   slots    clients -> loop    bounded queue only: a token per waiting job
+//                               (see dispatcher_options::queue_limit).
+//   events   loop -> readers    events(): sent through a send case of the
+//                               loop's select, from a queue in the loop.
+//   wake     timer -> loop      fires when the earliest scheduled or
+//                               retrying job is due.
 //
 // 1. The job table (the job_store) and the worker table belong to the loop:
 //    no other code reads or writes them while the loop runs. Every query or
@@ -69,6 +75,10 @@
 //    of workers.
 // 10. Shutdown from inside one of the dispatcher's own jobs starts the
 //    shutdown and returns without waiting (waiting would wait for itself).
+// 11. Bounded queue: a submitter puts a token in `slots` before its job
+//    enters the intake; the loop takes one out when such a job is handed to
+//    a worker or made final. A job submitting into its own dispatcher puts
+//    no token (it could wait for itself): it is admitted over the limit.
 #pragma once
 
 #include <chrono>
