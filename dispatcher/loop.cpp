@@ -1,0 +1,506 @@
+// The dispatcher's loop: one goroutine that selects over the intake, the
+// worker channel, the status channel and the control channel, and alone
+// owns the job table and the worker table (invariants in dispatcher.hpp).
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <variant>
+
+#include <chan/select.hpp>
+#include <chan/time.hpp>
+#include <fiber/go.hpp>
+
+#include "internal/state.hpp"
+
+namespace csp::detail {
+
+namespace {
+
+enum class phase : unsigned char {
+    running,   // taking jobs
+    draining,  // graceful shutdown: intake closed, queued jobs still run
+    stopping,  // shutdown now, or draining done: every worker is quitting
+};
+
+struct worker_rec {
+    chan<work_item> work;
+    chan<unit> quit;
+    job_id job = 0;         // handed to it, verdict not yet in
+    bool idle = false;      // registered and in idle_; its work channel is empty
+    bool quitting = false;  // told, or to be told when idle, to quit
+    bool blocked = false;   // its job waits on another job (a worker is lent meanwhile)
+};
+
+std::exception_ptr ended_error(dispatcher_errc c, job_id id, const char* how) {
+    return std::make_exception_ptr(dispatcher_error(c, "dispatcher: job " + std::to_string(id) + " " + how));
+}
+
+}  // namespace
+
+struct dispatcher_loop {
+    std::shared_ptr<dispatcher_state> s;
+    std::unique_ptr<job_store> store;
+    std::size_t target;  // workers wanted, not counting those lent to blocked jobs
+
+    std::map<worker_id, worker_rec> workers{};  // live workers (until they report quit)
+    std::deque<worker_id> idle{};               // may hold stale ids: check worker_rec::idle
+    worker_id next_worker = 1;
+    std::size_t blocked = 0;     // workers whose job is blocked on another job
+    std::size_t unfinished = 0;  // jobs taken from the intake, not final yet
+    std::vector<wait_all_msg> waiters{};
+    phase ph = phase::running;
+    chan<submission> intake = s->intake;  // nil once closed and drained
+    // Wakes the loop when the earliest scheduled or retrying job is due.
+    std::unique_ptr<timer> wake = std::make_unique<timer>(clock::duration::zero());
+    std::optional<clock::time_point> wake_at = clock::time_point{};
+
+    // Events (dispatcher::events()): nil until someone asks; undelivered
+    // ones wait in `pending` and go out through a send case of the select,
+    // so a slow reader never blocks the loop (invariant 2).
+    chan<dispatcher_event> events = chan<dispatcher_event>::nil();
+    std::deque<dispatcher_event> pending{};
+
+    // Metrics.
+    clock::time_point started_at = clock::now();
+    dispatcher_metrics totals{};  // the totals; the rest is computed when asked
+    std::vector<clock::duration> run_times = std::vector<clock::duration>(4096);  // a ring of the last run times
+    std::size_t run_times_n = 0;
+
+    void operator()() {
+        balance();
+        while (!(ph != phase::running && intake.is_nil() && workers.empty())) {
+            select(case_recv(intake,
+                             [this](std::optional<submission> m) {
+                                 if (m) take(std::move(*m));
+                                 else intake = chan<submission>::nil();
+                             }),
+                   case_recv(s->workers, [this](std::optional<worker_registration> r) { on_idle(*r); }),
+                   case_recv(s->status, [this](std::optional<status_report>&& r) { on_status(std::move(*r)); }),
+                   case_recv(wake->c, [this](std::optional<clock::time_point>) { wake_at.reset(); }),
+                   case_send(pending.empty() ? chan<dispatcher_event>::nil() : events,
+                             pending.empty() ? dispatcher_event{} : pending.front(), [this] { pending.pop_front(); }),
+                   case_recv(s->control, [this](std::optional<control_msg> m) {
+                       drain_intake();  // invariant 7
+                       std::visit([this](auto& msg) { on(msg); }, *m);
+                   }));
+            after_event();
+        }
+        // Invariant 8: every worker has quit, nothing can reach us any more.
+        // Hand the table over (invariant 1), then say so.
+        s->final_metrics = metrics();
+        if (!events.is_nil()) {
+            // Whatever fits in its buffer still goes out; then the range ends.
+            while (!pending.empty() && events.try_send(pending.front())) pending.pop_front();
+            s->final_metrics.events_dropped = pending.size();
+            events.close();
+            s->final_events = events;
+        }
+        s->final_store = std::move(store);
+        s->stopped.close();
+        s->control.close();
+    }
+
+    // ---- jobs ----
+
+    void take(submission m) {
+        job_record r;
+        r.info.id = m.core->id;
+        r.info.name = std::move(m.options.name);
+        r.info.priority = m.options.priority;
+        r.info.submitted = m.submitted;
+        if (m.options.not_before > m.submitted) {
+            r.info.state = job_state::scheduled;
+            r.due = m.options.not_before;
+        }
+        r.options = std::move(m.options);
+        r.core = std::move(m.core);
+        r.holds_slot = m.holds_slot;
+        const job_id id = r.info.id;
+        store->add(std::move(r));
+        ++unfinished;
+        ++totals.submitted;
+        emit(*store->find(id));
+        if (ph == phase::stopping) cancel_queued(*store->find(id));
+    }
+
+    void drain_intake() {
+        while (!intake.is_nil()) {
+            recv_result<submission> m = intake.try_recv();
+            if (m.status == chan_status::ok) take(std::move(*m));
+            else if (m.status == chan_status::closed) intake = chan<submission>::nil();
+            else break;
+        }
+    }
+
+    /// Reports job r's new state on the event channel, if anyone listens.
+    void emit(const job_record& r) {
+        if (events.is_nil()) return;
+        pending.push_back(dispatcher_event{dispatcher_event::kind::job, r.info.id, r.info.worker, r.info.state,
+                                           clock::now(), r.info.error});
+    }
+    void emit_worker(dispatcher_event::kind k, worker_id w) {
+        if (events.is_nil()) return;
+        pending.push_back(dispatcher_event{k, 0, w, job_state::queued, clock::now(), {}});
+    }
+
+    void count_final(job_state st) {
+        switch (st) {
+            case job_state::succeeded: ++totals.succeeded; break;
+            case job_state::failed: ++totals.failed; break;
+            case job_state::cancelled: ++totals.cancelled; break;
+            default: ++totals.timed_out; break;
+        }
+    }
+
+    /// Job r leaves the bounded queue: its submitter's token comes out.
+    void release_slot(job_record& r) {
+        if (!r.holds_slot) return;
+        r.holds_slot = false;
+        s->slots.try_recv();  // the token is in the buffer: it went in before the job did
+    }
+
+    /// The job's one final state (invariant 5).
+    void make_final(job_record& r, job_state st, std::exception_ptr error, std::string text, clock::time_point at) {
+        release_slot(r);
+        r.info.state = st;
+        r.info.finished = at;
+        r.info.error = std::move(text);
+        count_final(st);
+        emit(r);
+        r.core->outcome = st;
+        r.core->error = std::move(error);
+        if (r.cancel) {
+            r.cancel();  // release the context (Go's defer cancel())
+            r.cancel = nullptr;
+        }
+        std::shared_ptr<job_core> core = std::move(r.core);  // the handles keep theirs
+        core->done.close();
+        --unfinished;
+    }
+
+    /// A failed or timed-out run: true if the job was put back to wait for
+    /// another attempt.
+    bool retry(job_record& r, std::string error_text, clock::time_point at) {
+        if (r.cancel_requested || ph == phase::stopping || r.info.attempts > r.options.retries) return false;
+        const unsigned nth = r.info.attempts;  // this is the nth retry
+        r.info.state = job_state::retrying;
+        r.info.error = std::move(error_text);
+        r.due = at + (r.options.backoff ? r.options.backoff(nth) : sidekiq_backoff(nth));
+        r.cancel();  // release this attempt's context; the next gets a new one
+        r.cancel = nullptr;
+        store->schedule(r);
+        ++totals.retries;
+        emit(r);
+        return true;
+    }
+
+    void cancel_queued(job_record& r) {
+        store->unqueued(r);
+        make_final(r, job_state::cancelled, ended_error(dispatcher_errc::job_cancelled, r.info.id, "was cancelled"),
+                   "cancelled before it ran", clock::now());
+    }
+
+    /// Asks a job that is not final to end cancelled.
+    cancel_result request_cancel(job_record& r) {
+        if (is_final(r.info.state)) return cancel_result::already_final;
+        if (r.cancel_requested) return cancel_result::already_cancelled;
+        r.cancel_requested = true;
+        if (!r.cancel) {  // still queued: it never runs (invariant 6)
+            cancel_queued(r);
+            return cancel_result::cancelled;
+        }
+        r.cancel();  // handed to a worker: its verdict comes back; the loop makes it cancelled
+        return cancel_result::cancelling;
+    }
+
+    /// Hands queued jobs to idle workers, highest priority first.
+    void dispatch() {
+        while (store->queued() > 0) {
+            worker_id w = 0;
+            while (!idle.empty() && w == 0) {
+                const worker_id c = idle.front();
+                idle.pop_front();
+                auto it = workers.find(c);
+                if (it != workers.end() && it->second.idle) w = c;
+            }
+            if (w == 0) return;
+            job_record* r = store->next_ready();
+            worker_rec& wr = workers.at(w);
+            auto [ctx, cancel] = with_cancel(background());
+            r->cancel = std::move(cancel);
+            release_slot(*r);
+            r->info.worker = w;
+            wr.idle = false;
+            wr.job = r->info.id;
+            wr.work.send(work_item{r->core, std::move(ctx), r->options.timeout});  // capacity 1, empty: never blocks (invariant 2)
+        }
+    }
+
+    // ---- workers ----
+
+    void spawn() {
+        const worker_id id = next_worker++;
+        worker_rec& w = workers[id];
+        w.work = chan<work_item>(1);
+        w.quit = chan<unit>(1);
+        go(worker_loop{s, id, w.work, w.quit});
+        emit_worker(dispatcher_event::kind::worker_started, id);
+    }
+
+    void tell_quit(worker_id id, worker_rec& w, bool now) {
+        w.quitting = true;
+        if (w.idle) {
+            w.idle = false;  // its id in idle_ goes stale
+            w.quit.send(unit{});  // capacity 1, empty: never blocks
+        } else if (now && w.job != 0) {
+            request_cancel(*store->find(w.job));
+        }
+        // A busy worker gets its quit when it next registers (invariant 3).
+        (void)id;
+    }
+
+    std::size_t active() const {
+        return static_cast<std::size_t>(
+            std::count_if(workers.begin(), workers.end(), [](const auto& w) { return !w.second.quitting; }));
+    }
+
+    /// Keeps `target` workers plus one per blocked job (invariant 9) while
+    /// jobs may still come; retires idle workers first when there are too many.
+    void balance() {
+        if (ph == phase::stopping) {
+            for (auto& [id, w] : workers)
+                if (!w.quitting) tell_quit(id, w, false);
+            return;
+        }
+        const std::size_t want = target == 0 ? 0 : target + blocked;
+        std::size_t have = active();
+        for (; have < want; ++have) spawn();
+        for (int pass = 0; have > want && pass < 3; ++pass)
+            for (auto& [id, w] : workers) {
+                if (have == want) break;
+                const bool pick = pass == 0 ? w.idle : pass == 1 ? !w.blocked : true;
+                if (!w.quitting && pick) {
+                    tell_quit(id, w, false);
+                    --have;
+                }
+            }
+    }
+
+    void on_idle(const worker_registration& reg) {
+        worker_rec& w = workers.at(reg.worker);
+        w.work = reg.work;
+        w.job = 0;
+        if (w.quitting) {
+            w.quit.send(unit{});
+            return;
+        }
+        w.idle = true;
+        idle.push_back(reg.worker);
+    }
+
+    void on_status(status_report rep) {
+        if (rep.kind == status_kind::quit) {
+            workers.erase(rep.worker);
+            emit_worker(dispatcher_event::kind::worker_quit, rep.worker);
+            return;
+        }
+        job_record& r = *store->find(rep.job);
+        if (rep.kind == status_kind::started) {
+            r.info.state = job_state::running;
+            r.info.started = rep.at;
+            ++r.info.attempts;
+            emit(r);
+            return;
+        }
+        workers.at(rep.worker).job = 0;
+        if (rep.ran) run_times[run_times_n++ % run_times.size()] = rep.at - r.info.started;
+        // The verdict: a cancel taken before it wins (invariant 5).
+        status_kind k = r.cancel_requested ? status_kind::cancelled : rep.kind;
+        switch (k) {
+            case status_kind::succeeded:
+                make_final(r, job_state::succeeded, nullptr, {}, rep.at);
+                break;
+            case status_kind::failed:
+                if (retry(r, rep.error_text, rep.at)) break;
+                make_final(r, job_state::failed, std::move(rep.error), std::move(rep.error_text), rep.at);
+                break;
+            case status_kind::timed_out:
+                if (rep.ran && retry(r, "timed out", rep.at)) break;
+                make_final(r, job_state::timed_out, ended_error(dispatcher_errc::job_timed_out, r.info.id, "timed out"),
+                           rep.ran ? "timed out" : "timed out before it started", rep.at);
+                break;
+            default:
+                make_final(r, job_state::cancelled, ended_error(dispatcher_errc::job_cancelled, r.info.id, "was cancelled"),
+                           rep.ran ? "cancelled while running" : "cancelled before it ran", rep.at);
+                break;
+        }
+    }
+
+    // ---- control messages ----
+
+    void on(query_msg& m) {
+        std::optional<job_info> out;
+        if (const job_record* r = store->find(m.id)) {
+            out = r->info;
+            out->as_of = clock::now();
+        }
+        m.reply.send(std::move(out));
+    }
+
+    void on(cancel_msg& m) {
+        std::optional<cancel_result> out;
+        if (job_record* r = store->find(m.id)) out = request_cancel(*r);
+        m.reply.send(out);
+    }
+
+    void on(add_workers_msg& m) {
+        std::vector<worker_id> ids;
+        if (ph != phase::stopping) {
+            target += m.n;
+            const worker_id first = next_worker;
+            balance();
+            for (worker_id id = first; id < next_worker && ids.size() < m.n; ++id) ids.push_back(id);
+        }
+        m.reply.send(std::move(ids));
+    }
+
+    void on(quit_worker_msg& m) {
+        auto it = workers.find(m.id);
+        const bool ok = it != workers.end() && !it->second.quitting;
+        if (ok) {
+            if (target > 0) --target;
+            tell_quit(m.id, it->second, m.now);
+        }
+        m.reply.send(ok);
+    }
+
+    void on(quit_all_msg& m) {
+        std::size_t n = 0;
+        for (auto& [id, w] : workers)
+            if (!w.quitting) {
+                tell_quit(id, w, m.now);
+                ++n;
+            }
+        target = 0;
+        m.reply.send(n);
+    }
+
+    void on(list_workers_msg& m) {
+        std::vector<worker_id> ids;
+        for (auto& [id, w] : workers)
+            if (!w.quitting) ids.push_back(id);
+        m.reply.send(std::move(ids));
+    }
+
+    void on(wait_all_msg& m) { waiters.push_back(std::move(m)); }
+
+    void on(shutdown_msg& m) {
+        if (ph != phase::running) {
+            if (!m.first && m.now) stop_now();  // escalation
+            m.reply.send(!m.first);
+            return;
+        }
+        s->intake.close();  // later submits fail; what is buffered still comes (intake -> nil when drained)
+        if (!s->slots.is_nil()) s->slots.close();  // blocked submitters fail; tokens in it still come out
+        drain_intake();
+        ph = phase::draining;
+        if (m.now) stop_now();
+        m.reply.send(true);
+    }
+
+    void on(blocked_msg& m) {
+        auto it = workers.find(m.worker);
+        if (it == workers.end()) return;
+        const bool b = m.delta > 0;
+        if (it->second.blocked == b) return;
+        it->second.blocked = b;
+        if (b) ++blocked;
+        else --blocked;
+    }
+
+    void on(metrics_msg& m) { m.reply.send(metrics()); }
+
+    void on(events_msg& m) {
+        if (events.is_nil()) events = chan<dispatcher_event>(1024);
+        m.reply.send(events);
+    }
+
+    dispatcher_metrics metrics() const {
+        dispatcher_metrics m = totals;
+        for (const auto& [id, w] : workers) {
+            if (w.job != 0) ++m.running;
+            if (w.quitting) continue;
+            ++m.workers;
+            if (w.job != 0) ++m.busy;
+            if (w.idle) ++m.idle;
+        }
+        m.queued = store->queued();
+        m.waiting = unfinished - m.queued - m.running;
+        const double secs = std::chrono::duration<double>(clock::now() - started_at).count();
+        const std::uint64_t finished = m.succeeded + m.failed + m.cancelled + m.timed_out;
+        m.finished_per_second = secs > 0 ? static_cast<double>(finished) / secs : 0;
+        std::vector<clock::duration> times(run_times.begin(),
+                                           run_times.begin() + static_cast<std::ptrdiff_t>(std::min(run_times_n, run_times.size())));
+        if (!times.empty()) {
+            auto at = [&times](double q) {
+                auto nth = times.begin() + static_cast<std::ptrdiff_t>(q * static_cast<double>(times.size() - 1));
+                std::nth_element(times.begin(), nth, times.end());
+                return *nth;
+            };
+            m.run_time_p50 = at(0.50);
+            m.run_time_p99 = at(0.99);
+        }
+        return m;
+    }
+
+    void stop_now() {
+        if (ph == phase::stopping) return;
+        ph = phase::stopping;
+        drain_intake();
+        store->for_each([this](job_record& r) {
+            if (!is_final(r.info.state)) request_cancel(r);
+        });
+    }
+
+    // ---- after every event ----
+
+    void after_event() {
+        store->promote_due(clock::now(), [this](job_record& r) { emit(r); });
+        dispatch();
+        arm_wake();
+        // A graceful shutdown is done once nothing can come and nothing is open.
+        if (ph == phase::draining && intake.is_nil() && unfinished == 0) ph = phase::stopping;
+        balance();
+        answer_waiters();
+    }
+
+    /// Keeps the wake timer set for the earliest due job (a fired timer has
+    /// reset wake_at, so it is set again).
+    void arm_wake() {
+        const std::optional<clock::time_point> due = store->next_due();
+        if (due == wake_at) return;
+        wake_at = due;
+        if (due) wake->reset(std::max(*due - clock::now(), clock::duration::zero()));
+        else wake->stop();
+    }
+
+    void answer_waiters() {
+        std::erase_if(waiters, [this](wait_all_msg& w) {
+            std::size_t open = unfinished;
+            if (w.except != 0)
+                if (const job_record* r = store->find(w.except); r && !is_final(r->info.state)) --open;
+            if (open != 0) return false;
+            w.reply.send(unit{});
+            return true;
+        });
+    }
+};
+
+void start_loop(std::shared_ptr<dispatcher_state> s, std::unique_ptr<job_store> store, std::size_t workers) {
+    go(dispatcher_loop{std::move(s), std::move(store), workers});
+}
+
+}  // namespace csp::detail
