@@ -34,9 +34,9 @@
 //    std::ref(x) is referred to and moved from only by the transfer that
 //    completes the case: if another case, a timeout, default or a closed
 //    channel wins, x is left as it was. Keep it alive as long as the case (a
-//    case built from a temporary is for the select call it is written in).
-//    Anything else (an lvalue, a value to convert) is copied or converted
-//    into the case when the case is made.
+//    case built from a temporary T is for the select call it is written in).
+//    Anything else (an lvalue, a value to convert, any trivially copyable T
+//    such as int) is copied or converted into the case when it is made.
 #pragma once
 
 #include <chrono>
@@ -101,10 +101,14 @@ struct value_own {
 template <class U> struct is_ref_wrapper : std::false_type {};
 template <class U> struct is_ref_wrapper<std::reference_wrapper<U>> : std::true_type {};
 
-/// Referred to: a non-const rvalue T (U deduced as T) or std::ref(x).
+/// Referred to: std::ref(x), or a non-const rvalue T (U deduced as T) that
+/// a move would change. A trivially copyable T is copied instead: moving it
+/// leaves the source as it was anyway, and a copy cannot dangle (a case
+/// built from a temporary `1` may be kept).
 template <class T, class U>
 inline constexpr bool refers_to_value =
-    std::is_same_v<U, T> || std::is_same_v<std::remove_cvref_t<U>, std::reference_wrapper<T>>;
+    (std::is_same_v<U, T> && !std::is_trivially_copyable_v<T>) ||
+    std::is_same_v<std::remove_cvref_t<U>, std::reference_wrapper<T>>;
 template <class T, class U>
 using value_holder = std::conditional_t<refers_to_value<T, U>, value_ref<T>, value_own<T>>;
 

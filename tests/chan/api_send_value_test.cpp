@@ -136,6 +136,22 @@ TEST_P(SendValue, LvalueAndConvertedValuesAreCopiedIntoTheCase) {
     });
 }
 
+// Referring to a temporary int would dangle once the statement ends; a
+// trivially copyable value is copied into the case instead.
+static_assert(std::is_same_v<csp::detail::value_holder<int, int>, csp::detail::value_own<int>>);
+static_assert(std::is_same_v<csp::detail::value_holder<box, box>, csp::detail::value_ref<box>>);
+static_assert(std::is_same_v<csp::detail::value_holder<box, std::reference_wrapper<box>>, csp::detail::value_ref<box>>);
+static_assert(std::is_same_v<csp::detail::value_holder<std::string, std::string&>, csp::detail::value_own<std::string>>);
+
+TEST_P(SendValue, AStoredSendCaseOfATemporaryIntIsSafe) {
+    run([&] {
+        chan<int> room(1);
+        auto s = case_send(room, 40 + 2);  // the temporary is gone after this line
+        EXPECT_EQ(csp::select(s), 0);
+        EXPECT_EQ(room.recv(), 42);
+    });
+}
+
 TEST_P(SendValue, SelectorSendCaseByReferenceKeepsTheValueUnlessSent) {
     run([&] {
         chan<box> full = full_chan(std::make_unique<int>(0));
