@@ -84,7 +84,7 @@ TEST_P(Select, DefaultRunsOnlyWhenNothingIsReady) {
     });
 }
 
-TEST_P(Select, SelectUntilTimesOutWithMinusOne) {
+TEST_P(Select, SelectUntilTimesOutWithNullopt) {
     run([&] {
         chan<int> a, b(1);
         b.send(0);  // full: a send case on it cannot proceed
