@@ -3,7 +3,7 @@
 #include <atomic>
 #include <stdexcept>
 
-#include <fiber/detail/timer_node.hpp>
+#include <fiber/internal/timer_node.hpp>
 
 namespace csp::detail {
 

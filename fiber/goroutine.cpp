@@ -1,6 +1,6 @@
 // The registry of live goroutines: sharded lists, each under a spin lock, so
 // spawning on several threads at once does not contend on one lock.
-#include <fiber/detail/goroutine.hpp>
+#include <fiber/internal/goroutine.hpp>
 
 #include <mutex>
 
@@ -42,12 +42,12 @@ registry_shard& my_shard() noexcept {
 }
 }  // namespace
 
-goroutine::goroutine(const char* entry, const boost::context::stack_context& stack)
+goroutine::goroutine(const std::type_info& entry, const boost::context::stack_context& stack)
     : boost::fibers::fiber_properties(nullptr),
       stack_bottom(static_cast<const char*>(stack.sp) - stack.size),
       stack_size(stack.size),
       id_(next_id.fetch_add(1, std::memory_order_relaxed)),
-      entry_(entry),
+      entry_(&entry),
       shard_(&my_shard()) {
     tsan_fiber = tsan_fiber_create();
     shard_->add(this);
