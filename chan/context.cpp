@@ -9,7 +9,7 @@
 #include <unordered_map>
 
 #include <fiber/detail/spin_mutex.hpp>
-#include <fiber/detail/timer_node.hpp>
+#include <fiber/internal/timer_node.hpp>
 
 namespace csp {
 

@@ -7,7 +7,6 @@
 #include <thread>
 
 #include <fiber/detail/parker.hpp>
-#include <fiber/detail/runtime.hpp>
 
 namespace csp::detail {
 

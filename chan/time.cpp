@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-#include <fiber/detail/timer_node.hpp>
+#include <fiber/internal/timer_node.hpp>
 
 namespace csp::detail {
 

@@ -7,9 +7,8 @@
 #include <random>
 #include <string>
 
-#include <boost/fiber/fss.hpp>
 
-#include <fiber/detail/runtime.hpp>
+#include <fiber/detail/goroutine_local.hpp>
 
 #include "internal/state.hpp"
 
@@ -51,11 +50,9 @@ namespace detail {
 namespace {
 
 // Goroutine-local: the job a worker goroutine is running. The worker owns
-// the pointee; nothing is freed through this pointer.
-boost::fibers::fiber_specific_ptr<job_scope>& scope_slot() {
-    static boost::fibers::fiber_specific_ptr<job_scope> slot([](job_scope*) {});
-    return slot;
-}
+// the pointee; nothing is freed through this pointer. Plain threads never
+// run jobs: their word stays null.
+job_scope*& scope_slot() noexcept { return reinterpret_cast<job_scope*&>(goroutine_local()); }
 
 dispatcher_error unknown_job(job_id id) {
     return dispatcher_error(dispatcher_errc::unknown_job, "dispatcher: unknown job " + std::to_string(id));
@@ -100,13 +97,11 @@ constexpr auto forever = clock::duration::max();
 }  // namespace
 
 job_scope current_job_scope(const dispatcher_state& s) noexcept {
-    // Plain threads never run jobs; don't make Boost set up fiber state on them.
-    if (!in_goroutine()) return {};
-    const job_scope* sc = scope_slot().get();
+    const job_scope* sc = scope_slot();
     return sc && sc->s == &s ? *sc : job_scope{};
 }
 
-void set_job_scope(job_scope* scope) { scope_slot().reset(scope); }
+void set_job_scope(job_scope* scope) { scope_slot() = scope; }
 
 void wait_job(dispatcher_state& s, job_core& j) {
     if (j.done.try_recv().status == chan_status::closed) return;  // fast path: final already

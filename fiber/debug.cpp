@@ -18,8 +18,8 @@
 #include <sstream>
 #include <thread>
 
-#include <fiber/detail/goroutine.hpp>
-#include <fiber/detail/runtime.hpp>
+#include <fiber/internal/goroutine.hpp>
+#include <fiber/internal/sched.hpp>
 #include <fiber/internal/runtime.hpp>
 
 namespace csp::detail {

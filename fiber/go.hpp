@@ -6,21 +6,12 @@
 
 #include <cstddef>
 #include <exception>
-#include <functional>
+#include <memory>
+#include <new>
 #include <tuple>
 #include <type_traits>
 #include <typeinfo>
 #include <utility>
-
-#include <boost/fiber/context.hpp>
-#include <boost/fiber/operations.hpp>
-
-#include <fiber/detail/goroutine.hpp>
-#include <fiber/detail/runtime.hpp>
-
-#if defined(__SANITIZE_THREAD__)
-#include <sanitizer/tsan_interface.h>
-#endif
 
 namespace csp {
 
@@ -38,59 +29,70 @@ panic_handler set_panic_handler(panic_handler h) noexcept;
 
 namespace detail {
 
+/// Reports an exception that escaped a goroutine, as a Go panic would be
+/// (or through the handler of set_panic_handler).
+void goroutine_panicked(std::exception_ptr e) noexcept;
+
+/// A goroutine's body as the runtime sees it, without its type: one
+/// constant table per body type, made by spawn below.
+struct body_ops {
+    std::size_t size;
+    std::size_t align;
+    const std::type_info* entry;                // the function, as goroutine dumps name it
+    void (*construct)(void* at, void* source);  // builds the body from go()'s arguments
+    void (*run)(void* body) noexcept;           // calls it, reports a panic, destroys it
+    void (*destroy)(void* body) noexcept;       // destroys a body that never ran
+};
+
+/// Starts a goroutine (fiber/go.cpp): takes a stack of `stack` bytes (0: the
+/// default), builds the body in the stack's top bytes from `source`, and
+/// makes it runnable. The runtime's goroutine record lives there too, so a
+/// goroutine costs no allocation.
+void spawn_goroutine(std::size_t stack, const body_ops& ops, void* source);
+
 template <class Fn, class Tuple>
 struct goroutine_body {
     Fn fn;
     Tuple args;
-    void operator()() noexcept {
-        goroutine_started();
-        try {
-            std::apply(std::move(fn), std::move(args));
-        } catch (...) {
-            goroutine_panicked(std::current_exception());
-        }
-        goroutine_finished();
-    }
 };
 
 template <class F, class... A>
 void spawn(std::size_t stack, F&& f, A&&... a) {
-    using body_t = goroutine_body<std::decay_t<F>, std::tuple<std::decay_t<A>...>>;
-    // The record lives at the top of the goroutine's own stack; Boost's
-    // context owns it and destroys it with the context (goroutine's operator
-    // delete frees nothing: the stack goes back to the pool after that).
-    goroutine_stack st = goroutine_stack::take(stack);
-    auto* record = ::new (st.record_space()) goroutine(typeid(std::decay_t<F>).name(), st.usable());
-    boost::intrusive_ptr<boost::fibers::context> ctx;
-#if defined(__SANITIZE_THREAD__)
-    // Boost.Context steps onto the new stack once while building the fiber
-    // and comes straight back. ThreadSanitizer must count that visit as the
-    // new goroutine's, or its entry frame is left on our shadow stack.
-    void* const creator = __tsan_get_current_fiber();
-    __tsan_switch_to_fiber(record->tsan_fiber, 0);
-#endif
-    try {
-        ctx = boost::fibers::make_worker_context_with_properties(
-            boost::fibers::launch::post, record, goroutine_stack{st},
-            body_t{std::forward<F>(f), std::tuple<std::decay_t<A>...>(std::forward<A>(a)...)});
-    } catch (...) {
-#if defined(__SANITIZE_THREAD__)
-        __tsan_switch_to_fiber(creator, 0);
-#endif
-        record->~goroutine();
-        boost::context::stack_context usable = st.usable();
-        st.deallocate(usable);
-        throw;
-    }
-#if defined(__SANITIZE_THREAD__)
-    __tsan_switch_to_fiber(creator, 0);
-#endif
-    // The scheduler owns one reference (dropped when it frees the terminated
-    // fiber); drop ours so that reference is the last.
-    boost::fibers::context* raw = ctx.get();
-    ctx.reset();
-    make_ready(raw);
+    using args_t = std::tuple<std::decay_t<A>...>;
+    using body_t = goroutine_body<std::decay_t<F>, args_t>;
+    using source_t = std::tuple<F&&, A&&...>;  // go()'s arguments, until the body is built
+    static constexpr body_ops ops{
+        sizeof(body_t),
+        alignof(body_t),
+        &typeid(std::decay_t<F>),
+        [](void* at, void* source) {
+            std::apply([at](F&& fn, A&&... args) { ::new (at) body_t{std::forward<F>(fn), args_t(std::forward<A>(args)...)}; },
+                       std::move(*static_cast<source_t*>(source)));
+        },
+        [](void* body) noexcept {
+            // Moved to locals first: the compiler may keep what the function
+            // captured in registers, which it cannot do through `body`.
+            body_t& b = *static_cast<body_t*>(body);
+            std::decay_t<F> fn(std::move(b.fn));
+            args_t args(std::move(b.args));
+            b.~body_t();
+            try {
+                std::apply(std::move(fn), std::move(args));
+            } catch (...) {
+                goroutine_panicked(std::current_exception());
+            }
+            // fn and args go before the goroutine ends, not when its stack is
+            // reused: what they hold (channels, say) is released now.
+        },
+        [](void* body) noexcept { static_cast<body_t*>(body)->~body_t(); },
+    };
+    source_t source{std::forward<F>(f), std::forward<A>(a)...};
+    spawn_goroutine(stack, ops, &source);
 }
+
+/// csp::run's out-of-line half: runs call(main) as a goroutine, waits, and
+/// rethrows what it threw (fiber/go.cpp).
+void run_main(void (*call)(void*), void* main);
 
 }  // namespace detail
 
@@ -99,7 +101,7 @@ void spawn(std::size_t stack, F&& f, A&&... a) {
 template <class F, class... A>
     requires std::is_invocable_v<std::decay_t<F>, std::decay_t<A>...>
 void go(F&& f, A&&... args) {
-    detail::spawn(detail::default_stack_size(), std::forward<F>(f), std::forward<A>(args)...);
+    detail::spawn(0, std::forward<F>(f), std::forward<A>(args)...);
 }
 
 /// go() with an explicit stack size.
@@ -108,11 +110,23 @@ void go(stack_size s, F&& f, A&&... args) {
     detail::spawn(s.bytes, std::forward<F>(f), std::forward<A>(args)...);
 }
 
-/// Runs `main` as a goroutine and blocks the calling thread until it returns;
-/// an exception from `main` is rethrown here. For programs ported from Go:
+/// Runs `main()` as a goroutine and blocks the calling thread until it
+/// returns; an exception from `main` is rethrown here. `main` may be any
+/// callable, move-only ones included; it is called in place, never copied.
+/// From a goroutine it is simply called. For programs ported from Go:
 ///
 ///   int main() { csp::run([] { ... }); }
-void run(std::function<void()> main);
+template <class F>
+    requires std::is_invocable_v<std::remove_reference_t<F>&>
+void run(F&& main) {
+    using main_t = std::remove_reference_t<F>;
+    if constexpr (std::is_function_v<main_t>) {
+        run([&main] { main(); });  // a function's name: call it through a lambda
+    } else {
+        detail::run_main([](void* m) { static_cast<void>((*static_cast<main_t*>(m))()); },
+                         const_cast<void*>(static_cast<const void*>(std::addressof(main))));
+    }
+}
 
 /// Lets other goroutines run (Go's runtime.Gosched). From a plain thread it
 /// yields the thread.

@@ -1,10 +1,12 @@
 // The registry of live goroutines: sharded lists, each under a spin lock, so
 // spawning on several threads at once does not contend on one lock.
-#include <fiber/detail/goroutine.hpp>
+#include <fiber/internal/goroutine.hpp>
 
 #include <mutex>
 
+#include <fiber/detail/goroutine_local.hpp>
 #include <fiber/detail/spin_mutex.hpp>
+#include <fiber/internal/sched.hpp>
 #include <fiber/internal/sanitizer.hpp>
 
 namespace csp::detail {
@@ -42,12 +44,12 @@ registry_shard& my_shard() noexcept {
 }
 }  // namespace
 
-goroutine::goroutine(const char* entry, const boost::context::stack_context& stack)
+goroutine::goroutine(const std::type_info& entry, const boost::context::stack_context& stack)
     : boost::fibers::fiber_properties(nullptr),
       stack_bottom(static_cast<const char*>(stack.sp) - stack.size),
       stack_size(stack.size),
       id_(next_id.fetch_add(1, std::memory_order_relaxed)),
-      entry_(entry),
+      entry_(&entry),
       shard_(&my_shard()) {
     tsan_fiber = tsan_fiber_create();
     shard_->add(this);
@@ -93,6 +95,12 @@ const char* to_string(wait_reason r) noexcept {
         case wait_reason::mutex: return "sync.Mutex.Lock";
     }
     return "unknown";
+}
+
+void*& goroutine_local() noexcept {
+    if (goroutine* g = current_goroutine().g) return g->local;
+    thread_local void* plain_thread_word = nullptr;
+    return plain_thread_word;
 }
 
 }  // namespace csp::detail

@@ -2,11 +2,12 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 
 #include <fiber/detail/spin_mutex.hpp>
-
-#include <fiber/detail/runtime.hpp>
-#include <fiber/detail/timer_node.hpp>
+#include <fiber/internal/goroutine.hpp>
+#include <fiber/internal/sched.hpp>
+#include <fiber/internal/timer_node.hpp>
 
 namespace csp::detail {
 
@@ -26,21 +27,21 @@ void abort_wait(timer_node* n) noexcept {
 }  // namespace
 
 parker::parker() noexcept {
-    goroutine_ref g = current_goroutine();
-    ctx = g.ctx;
-    home = g.proc;
-    if (!ctx) blocker = &tl_blocker;
+    goroutine_ref cur = current_goroutine();
+    g = cur.g;
+    home = cur.proc;
+    if (!g) blocker = &tl_blocker;
 }
 
 void parker::wake() noexcept {
-    if (boost::fibers::context* c = ctx) {
+    if (goroutine* gr = g) {
         // Barrier: the owner holds park_lock until it has switched away. On
         // the owner's own thread it has, or we would not be running.
         if (!on_proc(home)) {
             while (!park_lock.try_lock()) spin_pause();
             park_lock.unlock();
         }
-        make_ready(c);
+        make_ready(gr->context());
         return;
     }
     thread_blocker* b = blocker;
@@ -58,17 +59,16 @@ void parker::claimed_before_parking() noexcept {
     std::abort();
 }
 
-void parker::park_fiber(boost::fibers::detail::spinlock_lock& lk) noexcept {
-    goroutine* g = goroutine::of(ctx);
-    if (g) g->set_waiting(reason, object);
-    park_current(ctx, lk);
-    if (g) g->set_waiting(wait_reason::none, nullptr);
+void parker::park_fiber() noexcept {
+    goroutine* const self = g;
+    self->set_waiting(reason, object);
+    park_current(self->context(), park_lock);
+    self->set_waiting(wait_reason::none, nullptr);
 }
 
-bool parker::arm_timer_and_park(std::chrono::steady_clock::time_point deadline,
-                                boost::fibers::detail::spinlock_lock& lk) noexcept {
+bool parker::arm_timer_and_park(std::chrono::steady_clock::time_point deadline) noexcept {
     if (deadline == std::chrono::steady_clock::time_point::max()) {  // "never": park without a timer
-        park_fiber(lk);
+        park_fiber();
         return true;
     }
     deadline_timer t;
@@ -76,7 +76,7 @@ bool parker::arm_timer_and_park(std::chrono::steady_clock::time_point deadline,
     t.fire = abort_wait;
     t.owner = this;
     timer_start(&t);
-    park_fiber(lk);
+    park_fiber();
     // Claimed by a partner: make sure the timer is gone, or done firing,
     // before `t` goes out of scope.
     timer_stop(&t);

@@ -5,7 +5,7 @@
 #include <boost/context/stack_traits.hpp>
 #include <boost/fiber/type.hpp>
 
-#include <fiber/detail/goroutine.hpp>
+#include <fiber/internal/goroutine.hpp>
 
 #include <fiber/internal/runtime.hpp>
 
@@ -190,13 +190,18 @@ void proc::push_runnext(context* ctx) noexcept {
     runnext_ = ctx;
 }
 
-void proc::park(context* self, boost::fibers::detail::spinlock_lock& lk) noexcept {
+// What Boost's scheduler::suspend does (pick_next, then resume), with our
+// own hand-off of `lk`: set after pick_next, whose landed() must not see it,
+// and released by the context that lands (landed), once this one's stack is
+// left. Not instrumented by ThreadSanitizer: pick_next has switched TSan's
+// fiber already (see pick_next).
+CSP_NO_SANITIZE_THREAD void proc::park(context* self, spin_mutex& lk) noexcept {
     // Detached while parked: whichever thread wakes it may run it.
     sched_->detach_worker_context(self);
-    sched_->suspend(lk);
-#if defined(CSP_ASAN_FIBERS)
+    context* next = pick_next();
+    unlock_on_landing_ = &lk;
+    next->resume();
     current_proc()->landed();  // maybe another thread's proc by now
-#endif
 }
 
 context* proc::take_runnext() noexcept {

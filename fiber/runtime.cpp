@@ -8,7 +8,9 @@
 #include <boost/fiber/operations.hpp>
 
 #include <fiber/go.hpp>
+#include <fiber/internal/goroutine.hpp>
 #include <fiber/internal/overflow.hpp>
+#include <fiber/internal/sched.hpp>
 
 namespace csp::detail {
 
@@ -109,12 +111,12 @@ void make_ready(boost::fibers::context* ctx) noexcept {
 
 goroutine_ref current_goroutine() noexcept {
     proc* p = tl_proc;
-    return p ? goroutine_ref{p->running(), p} : goroutine_ref{};
+    return p ? goroutine_ref{goroutine::of(p->running()), p} : goroutine_ref{};
 }
 
 bool on_proc(const void* p) noexcept { return tl_proc == p; }
 
-void park_current(boost::fibers::context* self, boost::fibers::detail::spinlock_lock& lk) noexcept {
+void park_current(boost::fibers::context* self, spin_mutex& lk) noexcept {
     tl_proc->park(self, lk);
 }
 
@@ -166,9 +168,7 @@ void yield() noexcept {
     if (detail::proc* p = detail::current_proc()) {
         p->note_yield();
         boost::this_fiber::yield();
-#if defined(CSP_ASAN_FIBERS)
-        detail::current_proc()->landed();
-#endif
+        detail::current_proc()->landed();  // maybe another thread's proc by now
     } else {
         std::this_thread::yield();
     }

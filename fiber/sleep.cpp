@@ -3,7 +3,7 @@
 #include <thread>
 
 #include <fiber/detail/parker.hpp>
-#include <fiber/detail/runtime.hpp>
+#include <fiber/internal/sched.hpp>
 
 namespace csp {
 

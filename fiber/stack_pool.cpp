@@ -10,14 +10,15 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <new>
 
-#include <fiber/detail/goroutine.hpp>
-#include <fiber/detail/runtime.hpp>
 #include <fiber/detail/spin_mutex.hpp>
+#include <fiber/internal/goroutine.hpp>
 #include <fiber/internal/overflow.hpp>
+#include <fiber/internal/sched.hpp>
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -148,11 +149,12 @@ static void unpoison_stack(const boost::context::stack_context& sctx) noexcept {
 namespace {
 
 boost::context::stack_context take_pooled(std::size_t size) {
-    const std::size_t sz = round_to_pages(size ? size : default_stack_size());
+    const std::size_t default_size = default_stack_size();
+    const std::size_t sz = size ? round_to_pages(size) : default_size;
     boost::context::stack_context sctx;
     sctx.size = sz;
     thread_cache& tc = tl_cache;
-    if (sz == default_stack_size() && tc.head) {
+    if (sz == default_size && tc.head) {
         free_stack* n = tc.head;
         tc.head = n->next;
         --tc.count;
@@ -172,7 +174,7 @@ boost::context::stack_context take_pooled(std::size_t size) {
     return sctx;
 }
 
-void give_back(boost::context::stack_context& sctx) noexcept {
+void give_back_pooled(boost::context::stack_context& sctx) noexcept {
     unpoison_stack(sctx);
     free_stack* n = node_of(sctx.sp);
     thread_cache& tc = tl_cache;
@@ -193,17 +195,28 @@ void give_back(boost::context::stack_context& sctx) noexcept {
 
 goroutine_stack goroutine_stack::take(std::size_t size) {
     goroutine_stack st;
-    st.sctx_ = take_pooled(size);
-    st.sctx_.sp = static_cast<char*>(st.sctx_.sp) - record_bytes;
-    st.sctx_.size -= record_bytes;
+    st.usable_ = take_pooled(size);
+    st.usable_.sp = static_cast<char*>(st.usable_.sp) - record_bytes;
+    st.usable_.size -= record_bytes;
+    st.record_ = st.usable_.sp;
     return st;
 }
 
-void goroutine_stack::deallocate(boost::context::stack_context& sctx) noexcept {
-    boost::context::stack_context whole = sctx;
-    whole.sp = static_cast<char*>(sctx.sp) + record_bytes;
-    whole.size = sctx.size + record_bytes;
-    give_back(whole);
+void* goroutine_stack::reserve(std::size_t size, std::size_t align) noexcept {
+    const auto sp = reinterpret_cast<std::uintptr_t>(usable_.sp);
+    const std::uintptr_t at = (sp - size) & ~static_cast<std::uintptr_t>(align - 1);
+    const std::size_t taken = sp - at;  // >= size (a wrapped `sp - size` makes it huge)
+    if (taken > usable_.size / 2) return nullptr;
+    usable_.sp = reinterpret_cast<void*>(at);
+    usable_.size -= taken;
+    return usable_.sp;
+}
+
+void goroutine_stack::give_back() noexcept {
+    boost::context::stack_context whole;
+    whole.sp = static_cast<char*>(record_) + record_bytes;
+    whole.size = usable_.size + static_cast<std::size_t>(static_cast<char*>(whole.sp) - static_cast<char*>(usable_.sp));
+    give_back_pooled(whole);
 }
 
 }  // namespace csp::detail

@@ -17,7 +17,7 @@
 //     fiber right after the switch. wake() takes and drops park_lock before it
 //     makes the goroutine runnable, so a goroutine is never resumed while it is
 //     still running on its old stack (Go parks with the channel locks held
-//     for the same reason; a per-parker lock lets select drop them early).
+//     for the same reason; a lock of its own lets select drop them early).
 //     A waker on the goroutine's own scheduler thread skips that: something
 //     else runs there, so the goroutine has switched away already.
 //  5. Only the claimer wakes: a goroutine parked with a deadline is woken by
@@ -26,25 +26,26 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 
-#include <boost/fiber/context.hpp>
-#include <boost/fiber/detail/spinlock.hpp>
-
-#include <fiber/detail/goroutine.hpp>
+#include <fiber/detail/spin_mutex.hpp>
 
 namespace csp::detail {
 
-class proc;
+class goroutine;          // fiber/internal/goroutine.hpp
+struct thread_blocker;    // fiber/internal/sched.hpp
 
-/// What a plain thread (not a runtime scheduler thread) blocks on. One per
-/// thread, reused by every blocking operation of that thread.
-struct thread_blocker {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool woken = false;
-    bool counted = false;  // counted as blocked for deadlock detection (under mu)
+/// What a blocked goroutine waits for, as a goroutine dump names it.
+enum class wait_reason : unsigned char {
+    none,
+    chan_send,
+    chan_receive,
+    select,
+    select_no_cases,
+    chan_send_nil,
+    chan_receive_nil,
+    sleep,
+    wait_group,
+    mutex,
 };
 
 struct parker {
@@ -70,10 +71,10 @@ struct parker {
     /// parker is safe to wake.
     template <class Unlock>
     void park(Unlock&& unlock_queues) {
-        if (ctx) {
-            boost::fibers::detail::spinlock_lock lk = lock_for_park();
+        if (g) {
+            lock_for_park();
             unlock_queues();
-            park_fiber(lk);
+            park_fiber();
         } else {
             unlock_queues();
             park_thread(nullptr);
@@ -84,10 +85,10 @@ struct parker {
     /// by the deadline (state == aborted), true if claimed by a partner.
     template <class Unlock>
     bool park_until(std::chrono::steady_clock::time_point deadline, Unlock&& unlock_queues) {
-        if (ctx) {
-            boost::fibers::detail::spinlock_lock lk = lock_for_park();
+        if (g) {
+            lock_for_park();
             unlock_queues();
-            return arm_timer_and_park(deadline, lk);
+            return arm_timer_and_park(deadline);
         }
         unlock_queues();
         park_thread(&deadline);
@@ -95,27 +96,26 @@ struct parker {
     }
 
     std::atomic<int> state{waiting};
-    boost::fibers::context* ctx = nullptr;    // the goroutine, or null for a plain thread
+    goroutine* g = nullptr;                   // the goroutine, or null for a plain thread
     const void* home = nullptr;               // the scheduler thread it parks on
     thread_blocker* blocker = nullptr;        // the plain thread's blocker
-    boost::fibers::detail::spinlock park_lock;
     parker* next_to_wake = nullptr;           // link in a wake_list
-    wait_reason reason = wait_reason::none;   // what a goroutine dump says it waits for
-    const void* object = nullptr;             // ...and on what (a channel, a wait_group)
+    const void* object = nullptr;             // what it waits on (a channel, a wait_group)
+    wait_reason reason = wait_reason::none;   // ...and for what, as a goroutine dump says
+    spin_mutex park_lock;                     // invariant 4
 
 private:
     // Nobody else can hold park_lock yet: a claimer needs a queue lock the
     // caller still holds. So this never waits.
-    boost::fibers::detail::spinlock_lock lock_for_park() noexcept {
-        boost::fibers::detail::spinlock_lock lk(park_lock, std::try_to_lock);
-        if (!lk.owns_lock()) claimed_before_parking();  // broken invariant 4: never silently
-        return lk;
+    void lock_for_park() noexcept {
+        if (!park_lock.try_lock()) claimed_before_parking();  // broken invariant 4: never silently
     }
     [[noreturn]] static void claimed_before_parking() noexcept;
-    void park_fiber(boost::fibers::detail::spinlock_lock& lk) noexcept;
+    /// Switches away; park_lock is released by whatever runs next on this
+    /// thread, right after the switch. Returns once woken.
+    void park_fiber() noexcept;
+    bool arm_timer_and_park(std::chrono::steady_clock::time_point deadline) noexcept;
     void park_thread(const std::chrono::steady_clock::time_point* deadline);
-    bool arm_timer_and_park(std::chrono::steady_clock::time_point deadline,
-                            boost::fibers::detail::spinlock_lock& lk) noexcept;
 };
 
 /// Parkers claimed under a queue lock, woken after it is dropped (Go's rule:

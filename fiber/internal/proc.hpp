@@ -47,10 +47,18 @@ public:
     /// A goroutine made ready by code running on this thread.
     void push_runnext(boost::fibers::context* ctx) noexcept;
     /// Detaches the running goroutine and switches away; see park_current.
-    void park(boost::fibers::context* self, boost::fibers::detail::spinlock_lock& lk) noexcept;
+    void park(boost::fibers::context* self, spin_mutex& lk) noexcept;
     void note_terminated() noexcept { ++terminated_; }
-    /// First thing a context does on this thread after a switch.
+    /// First thing a context does on this thread after a switch: lets go of
+    /// the lock a parking goroutine switched away with (the parker's
+    /// invariant 4) and finishes the sanitizers' switch. Every place a
+    /// context lands calls it: proc::park, csp::yield, a new goroutine's
+    /// start, and the scheduler fiber's every call into this algorithm.
     void landed() noexcept {
+        if (spin_mutex* lk = unlock_on_landing_) {
+            unlock_on_landing_ = nullptr;
+            lk->unlock();
+        }
         if (switching_) {
             switching_ = false;
             sanitizer_finish_switch();
@@ -120,6 +128,7 @@ private:
     void* tsan_sched_fiber_ = nullptr;
     void* tsan_borrowed_ = nullptr;  // a dying goroutine's fiber the scheduler fiber runs as
     bool switching_ = false;
+    spin_mutex* unlock_on_landing_ = nullptr;  // held by a goroutine that switched away to park
     boost::fibers::context* runnext_ = nullptr;
     boost::fibers::context* sched_fiber_ = nullptr;
     queue_t pinned_;           // main context: never stolen

@@ -14,7 +14,7 @@
 #include <boost/fiber/context.hpp>
 
 #include <fiber/detail/spin_mutex.hpp>
-#include <fiber/detail/timer_node.hpp>
+#include <fiber/internal/timer_node.hpp>
 #include <fiber/internal/proc.hpp>
 
 namespace csp::detail {

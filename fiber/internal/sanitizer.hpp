@@ -8,10 +8,10 @@
 //    clean the stack's poisoning and ASan reports false stack overflows.
 //  - ThreadSanitizer: each goroutine is a TSan fiber; pick_next switches to
 //    it. Boost also steps onto a goroutine's stack twice on its own: when it
-//    builds the fiber (csp::detail::spawn switches around that) and when it
-//    frees it (proc::tsan_borrow). Code between a TSan switch and the real
-//    one must not be instrumented, or function-exit hooks pop the other
-//    fiber's shadow stack.
+//    builds the fiber (spawn_goroutine, in go.cpp, switches around that)
+//    and when it frees it (proc::tsan_borrow). Code between a TSan switch
+//    and the real one must not be instrumented, or function-exit hooks pop
+//    the other fiber's shadow stack.
 // Compiles to nothing without the sanitizers.
 #pragma once
 

@@ -5,44 +5,37 @@
 
 #include <atomic>
 #include <cstdint>
+#include <typeinfo>
 
 #include <boost/context/stack_context.hpp>
 #include <boost/fiber/context.hpp>
 #include <boost/fiber/properties.hpp>
 
+#include <fiber/detail/parker.hpp>
+
 namespace csp::detail {
 
-enum class wait_reason : unsigned char {
-    none,
-    chan_send,
-    chan_receive,
-    select,
-    select_no_cases,
-    chan_send_nil,
-    chan_receive_nil,
-    sleep,
-    wait_group,
-    mutex,
-};
 const char* to_string(wait_reason r) noexcept;
 
 struct registry_shard;
 
 class goroutine final : public boost::fibers::fiber_properties {
 public:
-    /// Registers the goroutine; `entry` names the function it runs (a
-    /// mangled type name, demangled when printed); `stack` is the part of
+    /// Registers the goroutine; `entry` is the type of the function it runs
+    /// (its mangled name is demangled when printed); `stack` is the part of
     /// its stack it may use.
-    goroutine(const char* entry, const boost::context::stack_context& stack);
+    goroutine(const std::type_info& entry, const boost::context::stack_context& stack);
     ~goroutine() override;  // Boost deletes it with the fiber's context
 
-    /// Records live in their goroutine's stack (see spawn): Boost's `delete`
-    /// only destroys one, the stack is freed with the fiber.
+    /// Records live in their goroutine's stack (see spawn_goroutine):
+    /// Boost's `delete` only destroys one, the stack is freed with the fiber.
     static void operator delete(void*) noexcept {}
 
     static goroutine* of(boost::fibers::context* ctx) noexcept {
         return static_cast<goroutine*>(ctx->get_properties());
     }
+    /// The Boost context that runs this goroutine.
+    boost::fibers::context* context() const noexcept { return ctx_; }
 
     void set_waiting(wait_reason r, const void* object) noexcept {
         object_.store(object, std::memory_order_relaxed);
@@ -56,7 +49,8 @@ public:
     const void* stack_bottom = nullptr;
     std::size_t stack_size = 0;
     void* tsan_fiber = nullptr;  // ThreadSanitizer's handle, in TSan builds
-    const char* entry() const noexcept { return entry_; }
+    void* local = nullptr;       // csp::detail::goroutine_local()
+    const char* entry() const noexcept { return entry_->name(); }
 
     /// Calls f(const goroutine&) for every live goroutine, holding each
     /// registry shard's lock in turn.
@@ -67,7 +61,7 @@ public:
 private:
     friend struct registry_shard;
     std::uint64_t id_;
-    const char* entry_;
+    const std::type_info* entry_;
     std::atomic<wait_reason> reason_{wait_reason::none};
     std::atomic<const void*> object_{nullptr};
     registry_shard* shard_;

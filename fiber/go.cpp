@@ -1,0 +1,102 @@
+// go.hpp's out-of-line half: starting a goroutine (the Boost.Fiber side of
+// csp::go) and csp::run.
+#include <fiber/go.hpp>
+
+#include <new>
+#include <stdexcept>
+
+#include <boost/fiber/context.hpp>
+#include <boost/fiber/operations.hpp>
+
+#include <fiber/detail/parker.hpp>
+#include <fiber/internal/goroutine.hpp>
+#include <fiber/internal/sanitizer.hpp>
+#include <fiber/internal/sched.hpp>
+
+namespace csp::detail {
+
+namespace {
+
+/// What Boost runs: a body whose type only go()'s caller knows.
+struct erased_body {
+    const body_ops* ops;
+    void* body;  // in the goroutine's stack, below its record
+
+    void operator()() const noexcept {
+        goroutine_started();
+        ops->run(body);
+        goroutine_finished();
+    }
+};
+
+}  // namespace
+
+void spawn_goroutine(std::size_t stack, const body_ops& ops, void* source) {
+    goroutine_stack st = goroutine_stack::take(stack);
+    void* body = st.reserve(ops.size, ops.align);
+    if (!body) {
+        st.give_back();
+        throw std::length_error("csp::go: the function and its arguments take more than half the goroutine's stack");
+    }
+    try {
+        ops.construct(body, source);
+    } catch (...) {
+        st.give_back();
+        throw;
+    }
+    // The record lives at the top of the goroutine's own stack; Boost's
+    // context owns it and destroys it with the context (goroutine's operator
+    // delete frees nothing: the stack goes back to the pool after that).
+    auto* record = ::new (st.record_space()) goroutine(*ops.entry, st.usable());
+    boost::intrusive_ptr<boost::fibers::context> ctx;
+#if defined(CSP_TSAN_FIBERS)
+    // Boost.Context steps onto the new stack once while building the fiber
+    // and comes straight back. ThreadSanitizer must count that visit as the
+    // new goroutine's, or its entry frame is left on our shadow stack.
+    void* const creator = __tsan_get_current_fiber();
+    __tsan_switch_to_fiber(record->tsan_fiber, 0);
+#endif
+    try {
+        ctx = boost::fibers::make_worker_context_with_properties(boost::fibers::launch::post, record,
+                                                                 goroutine_stack{st}, erased_body{&ops, body});
+    } catch (...) {
+#if defined(CSP_TSAN_FIBERS)
+        __tsan_switch_to_fiber(creator, 0);
+#endif
+        ops.destroy(body);
+        record->~goroutine();
+        st.give_back();
+        throw;
+    }
+#if defined(CSP_TSAN_FIBERS)
+    __tsan_switch_to_fiber(creator, 0);
+#endif
+    // The scheduler owns one reference (dropped when it frees the terminated
+    // fiber); drop ours so that reference is the last.
+    boost::fibers::context* raw = ctx.get();
+    ctx.reset();
+    make_ready(raw);
+}
+
+void run_main(void (*call)(void*), void* main) {
+    if (in_goroutine()) {  // already on the runtime: just call it
+        call(main);
+        return;
+    }
+    // The caller blocks on a parker the main goroutine claims when it ends,
+    // so deadlock detection counts the caller as waiting for goroutines.
+    parker finished;
+    std::exception_ptr error;
+    go([call, main, &finished, &error] {
+        try {
+            call(main);
+        } catch (...) {
+            error = std::current_exception();
+        }
+        if (finished.try_claim(1)) finished.wake();
+    });
+    finished.park([] {});
+    if (error) std::rethrow_exception(error);
+}
+
+}  // namespace csp::detail
