@@ -236,6 +236,23 @@ bool dispatcher::shutdown(stop_mode m, std::chrono::steady_clock::duration timeo
     return false;
 }
 
+dispatcher_metrics dispatcher::metrics() const {
+    chan<dispatcher_metrics> reply(1);
+    auto r = detail::ask(*state_, detail::metrics_msg{reply}, reply);
+    return r ? std::move(*r) : state_->final_metrics;
+}
+
+recv_chan<dispatcher_event> dispatcher::events() {
+    chan<chan<dispatcher_event>> reply(1);
+    auto r = detail::ask(*state_, detail::events_msg{reply}, reply);
+    if (r) return std::move(*r);
+    // Stopped: the channel it had (closed), or a closed one.
+    if (!state_->final_events.is_nil()) return state_->final_events;
+    chan<dispatcher_event> closed;
+    closed.close();
+    return closed;
+}
+
 bool dispatcher::stopped() const { return state_->stopped.try_recv().status == chan_status::closed; }
 
 bool dispatcher::wait_stopped_for(std::chrono::steady_clock::duration d) const {

@@ -73,6 +73,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <string>
 #include <memory>
 #include <type_traits>
 #include <utility>
@@ -88,7 +90,7 @@ struct dispatcher_options {
     /// Workers started at once (more with add_workers()).
     std::size_t workers = 1;
     /// Where jobs wait and their records live; null: make_memory_store().
-    std::unique_ptr<job_store> store;
+    std::unique_ptr<job_store> store{};
 };
 
 /// How a worker quits or the dispatcher shuts down: `graceful` finishes the
@@ -96,6 +98,38 @@ struct dispatcher_options {
 /// cancels them (running jobs' contexts are cancelled; queued jobs end
 /// cancelled without running) and still waits for running jobs to return.
 enum class stop_mode : unsigned char { graceful, now };
+
+/// A dispatcher's numbers at one moment: dispatcher::metrics().
+struct dispatcher_metrics {
+    std::size_t workers = 0;  // live, not told to quit
+    std::size_t busy = 0;     // of those, with a job
+    std::size_t idle = 0;     // of those, waiting for a job
+    std::size_t queued = 0;   // waiting for a worker
+    std::size_t waiting = 0;  // scheduled or retrying: waiting for a time
+    std::size_t running = 0;  // handed to a worker, not final yet
+    // Totals since the start.
+    std::uint64_t submitted = 0, succeeded = 0, failed = 0, cancelled = 0, timed_out = 0;
+    std::uint64_t retries = 0;         // runs that were retried
+    std::uint64_t events_dropped = 0;  // events still undelivered when the dispatcher stopped
+    double finished_per_second = 0;    // final jobs / time since the start
+    /// Run time of the last (up to 4096) jobs that ran to a verdict.
+    std::chrono::steady_clock::duration run_time_p50{}, run_time_p99{};
+};
+
+/// One change the event channel reports (dispatcher::events()).
+struct dispatcher_event {
+    enum class kind : unsigned char {
+        job,            // job `job` entered `state` (queued, scheduled, running, retrying, or final)
+        worker_started, // worker `worker` started
+        worker_quit,    // worker `worker` quit
+    };
+    kind what = kind::job;
+    job_id job = 0;
+    worker_id worker = 0;  // job events: the job's worker, if it has had one
+    job_state state = job_state::queued;
+    std::chrono::steady_clock::time_point at{};
+    std::string error;  // failed, retrying, cancelled, timed_out: why
+};
 
 class dispatcher {
 public:
@@ -168,6 +202,20 @@ public:
     /// Throws dispatcher_error(shut_down) if a shutdown began before.
     bool shutdown(stop_mode m = stop_mode::graceful,
                   std::chrono::steady_clock::duration timeout = std::chrono::steady_clock::duration::max());
+    /// The numbers now (asks the loop; after the stop, the last ones).
+    dispatcher_metrics metrics() const;
+
+    /// The event channel: every job state change and worker start / quit
+    /// from now on, in the order the loop saw them. Range over it:
+    ///
+    ///   csp::go([ev = d.events()] { for (auto e : ev) log(e); });
+    ///
+    /// Delivery never slows the dispatcher (undelivered events wait in the
+    /// loop). It closes when the dispatcher stops; events still undelivered
+    /// then beyond its buffer (1024) are dropped and counted in metrics().
+    /// Every call returns the same channel.
+    recv_chan<dispatcher_event> events();
+
     /// True once the loop has ended (every worker gone).
     bool stopped() const;
     /// Blocks until stopped, at most d; true if stopped.

@@ -54,7 +54,7 @@ std::chrono::steady_clock::duration sidekiq_backoff(unsigned retry);
 
 /// Per-job options: `d.submit(f, {.name = "resize", .timeout = 2s, .retries = 3})`.
 struct job_options {
-    std::string name;
+    std::string name{};
     /// 0: none. Otherwise the job's context expires after this long from its
     /// start; a job still running then ends timed_out when it returns.
     std::chrono::steady_clock::duration timeout{};
@@ -63,7 +63,7 @@ struct job_options {
     /// (state retrying in between); a cancelled job never is.
     unsigned retries = 0;
     /// The delay before the retry-th retry; null: sidekiq_backoff.
-    std::function<std::chrono::steady_clock::duration(unsigned retry)> backoff;
+    std::function<std::chrono::steady_clock::duration(unsigned retry)> backoff{};
     /// Not started before this time (submit_at / submit_after set it); the
     /// job is `scheduled` until then.
     std::chrono::steady_clock::time_point not_before{};

@@ -45,8 +45,10 @@ public:
     virtual void schedule(job_record& r) = 0;
     /// The earliest `due` of the waiting (scheduled or retrying) jobs.
     virtual std::optional<std::chrono::steady_clock::time_point> next_due() const = 0;
-    /// Moves every waiting job due by `now` to its ready queue (state queued).
-    virtual void promote_due(std::chrono::steady_clock::time_point now) = 0;
+    /// Moves every waiting job due by `now` to its ready queue (state
+    /// queued), calling `promoted` on each.
+    virtual void promote_due(std::chrono::steady_clock::time_point now,
+                             const std::function<void(job_record&)>& promoted) = 0;
     /// The record of job `id`, or null. The pointer stays valid until the
     /// store is destroyed.
     virtual job_record* find(job_id id) = 0;

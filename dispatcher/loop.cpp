@@ -57,6 +57,18 @@ struct dispatcher_loop {
     std::unique_ptr<timer> wake = std::make_unique<timer>(clock::duration::zero());
     std::optional<clock::time_point> wake_at = clock::time_point{};
 
+    // Events (dispatcher::events()): nil until someone asks; undelivered
+    // ones wait in `pending` and go out through a send case of the select,
+    // so a slow reader never blocks the loop (invariant 2).
+    chan<dispatcher_event> events = chan<dispatcher_event>::nil();
+    std::deque<dispatcher_event> pending{};
+
+    // Metrics.
+    clock::time_point started_at = clock::now();
+    dispatcher_metrics totals{};  // the totals; the rest is computed when asked
+    std::vector<clock::duration> run_times = std::vector<clock::duration>(4096);  // a ring of the last run times
+    std::size_t run_times_n = 0;
+
     void operator()() {
         balance();
         while (!(ph != phase::running && intake.is_nil() && workers.empty())) {
@@ -68,6 +80,8 @@ struct dispatcher_loop {
                    case_recv(s->workers, [this](std::optional<worker_registration> r) { on_idle(*r); }),
                    case_recv(s->status, [this](std::optional<status_report>&& r) { on_status(std::move(*r)); }),
                    case_recv(wake->c, [this](std::optional<clock::time_point>) { wake_at.reset(); }),
+                   case_send(pending.empty() ? chan<dispatcher_event>::nil() : events,
+                             pending.empty() ? dispatcher_event{} : pending.front(), [this] { pending.pop_front(); }),
                    case_recv(s->control, [this](std::optional<control_msg> m) {
                        drain_intake();  // invariant 7
                        std::visit([this](auto& msg) { on(msg); }, *m);
@@ -76,6 +90,14 @@ struct dispatcher_loop {
         }
         // Invariant 8: every worker has quit, nothing can reach us any more.
         // Hand the table over (invariant 1), then say so.
+        s->final_metrics = metrics();
+        if (!events.is_nil()) {
+            // Whatever fits in its buffer still goes out; then the range ends.
+            while (!pending.empty() && events.try_send(pending.front())) pending.pop_front();
+            s->final_metrics.events_dropped = pending.size();
+            events.close();
+            s->final_events = events;
+        }
         s->final_store = std::move(store);
         s->stopped.close();
         s->control.close();
@@ -98,6 +120,8 @@ struct dispatcher_loop {
         const job_id id = r.info.id;
         store->add(std::move(r));
         ++unfinished;
+        ++totals.submitted;
+        emit(*store->find(id));
         if (ph == phase::stopping) cancel_queued(*store->find(id));
     }
 
@@ -110,11 +134,33 @@ struct dispatcher_loop {
         }
     }
 
+    /// Reports job r's new state on the event channel, if anyone listens.
+    void emit(const job_record& r) {
+        if (events.is_nil()) return;
+        pending.push_back(dispatcher_event{dispatcher_event::kind::job, r.info.id, r.info.worker, r.info.state,
+                                           clock::now(), r.info.error});
+    }
+    void emit_worker(dispatcher_event::kind k, worker_id w) {
+        if (events.is_nil()) return;
+        pending.push_back(dispatcher_event{k, 0, w, job_state::queued, clock::now(), {}});
+    }
+
+    void count_final(job_state st) {
+        switch (st) {
+            case job_state::succeeded: ++totals.succeeded; break;
+            case job_state::failed: ++totals.failed; break;
+            case job_state::cancelled: ++totals.cancelled; break;
+            default: ++totals.timed_out; break;
+        }
+    }
+
     /// The job's one final state (invariant 5).
     void make_final(job_record& r, job_state st, std::exception_ptr error, std::string text, clock::time_point at) {
         r.info.state = st;
         r.info.finished = at;
         r.info.error = std::move(text);
+        count_final(st);
+        emit(r);
         r.core->outcome = st;
         r.core->error = std::move(error);
         if (r.cancel) {
@@ -137,6 +183,8 @@ struct dispatcher_loop {
         r.cancel();  // release this attempt's context; the next gets a new one
         r.cancel = nullptr;
         store->schedule(r);
+        ++totals.retries;
+        emit(r);
         return true;
     }
 
@@ -189,6 +237,7 @@ struct dispatcher_loop {
         w.work = chan<work_item>(1);
         w.quit = chan<unit>(1);
         go(worker_loop{s, id, w.work, w.quit});
+        emit_worker(dispatcher_event::kind::worker_started, id);
     }
 
     void tell_quit(worker_id id, worker_rec& w, bool now) {
@@ -245,6 +294,7 @@ struct dispatcher_loop {
     void on_status(status_report rep) {
         if (rep.kind == status_kind::quit) {
             workers.erase(rep.worker);
+            emit_worker(dispatcher_event::kind::worker_quit, rep.worker);
             return;
         }
         job_record& r = *store->find(rep.job);
@@ -252,9 +302,11 @@ struct dispatcher_loop {
             r.info.state = job_state::running;
             r.info.started = rep.at;
             ++r.info.attempts;
+            emit(r);
             return;
         }
         workers.at(rep.worker).job = 0;
+        if (rep.ran) run_times[run_times_n++ % run_times.size()] = rep.at - r.info.started;
         // The verdict: a cancel taken before it wins (invariant 5).
         status_kind k = r.cancel_requested ? status_kind::cancelled : rep.kind;
         switch (k) {
@@ -358,6 +410,41 @@ struct dispatcher_loop {
         else --blocked;
     }
 
+    void on(metrics_msg& m) { m.reply.send(metrics()); }
+
+    void on(events_msg& m) {
+        if (events.is_nil()) events = chan<dispatcher_event>(1024);
+        m.reply.send(events);
+    }
+
+    dispatcher_metrics metrics() const {
+        dispatcher_metrics m = totals;
+        for (const auto& [id, w] : workers) {
+            if (w.job != 0) ++m.running;
+            if (w.quitting) continue;
+            ++m.workers;
+            if (w.job != 0) ++m.busy;
+            if (w.idle) ++m.idle;
+        }
+        m.queued = store->queued();
+        m.waiting = unfinished - m.queued - m.running;
+        const double secs = std::chrono::duration<double>(clock::now() - started_at).count();
+        const std::uint64_t finished = m.succeeded + m.failed + m.cancelled + m.timed_out;
+        m.finished_per_second = secs > 0 ? static_cast<double>(finished) / secs : 0;
+        std::vector<clock::duration> times(run_times.begin(),
+                                           run_times.begin() + static_cast<std::ptrdiff_t>(std::min(run_times_n, run_times.size())));
+        if (!times.empty()) {
+            auto at = [&times](double q) {
+                auto nth = times.begin() + static_cast<std::ptrdiff_t>(q * static_cast<double>(times.size() - 1));
+                std::nth_element(times.begin(), nth, times.end());
+                return *nth;
+            };
+            m.run_time_p50 = at(0.50);
+            m.run_time_p99 = at(0.99);
+        }
+        return m;
+    }
+
     void stop_now() {
         if (ph == phase::stopping) return;
         ph = phase::stopping;
@@ -370,7 +457,7 @@ struct dispatcher_loop {
     // ---- after every event ----
 
     void after_event() {
-        store->promote_due(clock::now());
+        store->promote_due(clock::now(), [this](job_record& r) { emit(r); });
         dispatch();
         arm_wake();
         // A graceful shutdown is done once nothing can come and nothing is open.

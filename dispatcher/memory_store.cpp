@@ -36,13 +36,15 @@ public:
         return waiting_.top().first;
     }
 
-    void promote_due(std::chrono::steady_clock::time_point now) override {
+    void promote_due(std::chrono::steady_clock::time_point now,
+                     const std::function<void(job_record&)>& promoted) override {
         while (!waiting_.empty() && waiting_.top().first <= now) {
             job_record* r = find(waiting_.top().second);
             waiting_.pop();
             if (r && (r->info.state == job_state::scheduled || r->info.state == job_state::retrying)) {
                 r->info.state = job_state::queued;
                 make_ready(*r);
+                promoted(*r);
             }
         }
     }

@@ -15,6 +15,7 @@
 
 #include <chan/chan.hpp>
 #include <chan/context.hpp>
+#include <dispatcher/dispatcher.hpp>
 #include <dispatcher/job.hpp>
 #include <dispatcher/job_store.hpp>
 
@@ -97,8 +98,14 @@ struct blocked_msg {
     worker_id worker;
     int delta;  // +1 or -1
 };
+struct metrics_msg {
+    chan<dispatcher_metrics> reply;
+};
+struct events_msg {
+    chan<chan<dispatcher_event>> reply;
+};
 using control_msg = std::variant<query_msg, cancel_msg, add_workers_msg, quit_worker_msg, quit_all_msg,
-                                 list_workers_msg, wait_all_msg, shutdown_msg, blocked_msg>;
+                                 list_workers_msg, wait_all_msg, shutdown_msg, blocked_msg, metrics_msg, events_msg>;
 
 struct dispatcher_state {
     static constexpr std::size_t intake_capacity = 256;
@@ -112,6 +119,8 @@ struct dispatcher_state {
 
     // Written by the loop before it closes `stopped`; read-only afterwards.
     std::unique_ptr<job_store> final_store;
+    dispatcher_metrics final_metrics;
+    chan<dispatcher_event> final_events = chan<dispatcher_event>::nil();
 };
 
 /// The goroutine bodies (named types: they show in goroutine_dump()).

@@ -132,7 +132,9 @@ void shutdown_while_submitting(setting s, stop_mode m) {
             else ADD_FAILURE() << "job " << h.id() << " ended " << csp::to_string(st);
         }
     EXPECT_EQ(succeeded + cancelled, accepted.load());
-    if (m == stop_mode::graceful) EXPECT_EQ(cancelled, 0);
+    if (m == stop_mode::graceful) {
+        EXPECT_EQ(cancelled, 0);
+    }
     // Every succeeded job ran once; a cancelled one at most once.
     EXPECT_GE(ran.load(), succeeded);
     EXPECT_LE(ran.load(), succeeded + cancelled);
