@@ -40,19 +40,19 @@ long positive_flag(int argc, char** argv, const char* name, long fallback, long 
 int main(int argc, char** argv) {
     // A closed stdout must be an error from write(), not a death by signal.
     std::signal(SIGPIPE, SIG_IGN);
-    jobqueue::session_limits limits;
-    const auto workers = static_cast<std::size_t>(positive_flag(argc, argv, "--workers", 2, 256));
-    limits.max_line = static_cast<std::size_t>(positive_flag(argc, argv, "--max-line", 1 << 20, 1L << 30));
+    jobqueue::session_options opts;
+    opts.workers = static_cast<std::size_t>(positive_flag(argc, argv, "--workers", 2, 256));
+    opts.max_line = static_cast<std::size_t>(positive_flag(argc, argv, "--max-line", 1 << 20, 1L << 30));
 
     jobqueue::line_writer out(1);
-    jobqueue::line_reader in(0, limits.max_line);
+    jobqueue::line_reader in(0, opts.max_line);
     csp::run([&] {
-        csp::dispatcher d(workers);
+        csp::dispatcher d(0);  // the session starts the workers
         csp::chan<csp::unit> done;
         // Parsing and writing JSON nest a few calls per level: more than
         // the default 64 KiB stack, without guessing close to it.
         csp::go(csp::stack_size{1 << 20}, [&] {
-            jobqueue::run_session(d, in.lines(), out.lines(), out.broken(), limits);
+            jobqueue::run_session(d, in.lines(), out.lines(), out.broken(), opts);
             done.close();
         });
         done.recv();

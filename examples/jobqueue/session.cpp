@@ -90,8 +90,11 @@ std::function<clock::duration(unsigned)> doubling(std::chrono::milliseconds base
 
 class session {
 public:
-    session(csp::dispatcher& d, csp::send_chan<std::string> out, session_limits limits)
-        : d_(d), out_(std::move(out)), limits_(limits), events_(d.events()) {}
+    session(csp::dispatcher& d, csp::send_chan<std::string> out, session_options opts)
+        : d_(d), out_(std::move(out)), opts_(opts), events_(d.events()) {
+        // Started after subscribing, so their "started" events are written too.
+        if (opts_.workers > 0) d_.add_workers(opts_.workers);
+    }
 
     void serve(csp::recv_chan<input_line> lines, csp::recv_chan<csp::unit> broken) {
         bool events_open = true;
@@ -132,7 +135,7 @@ private:
         json answer;
         try {
             if (l.too_long)
-                throw request_error("bad_request", "line longer than " + std::to_string(limits_.max_line) + " bytes");
+                throw request_error("bad_request", "line longer than " + std::to_string(opts_.max_line) + " bytes");
             req = parse_request(l.text);
             answer = dispatch(req);
         } catch (const request_error& e) {
@@ -267,9 +270,9 @@ private:
     json workers(const json& req) {
         json a = ok_answer(req);
         if (req.contains("add")) {
-            const auto n = static_cast<std::size_t>(get_int(req, "add", 1, static_cast<std::int64_t>(limits_.max_workers)));
-            if (d_.workers().size() + n > limits_.max_workers)
-                throw request_error("bad_request", "add would exceed " + std::to_string(limits_.max_workers) + " workers");
+            const auto n = static_cast<std::size_t>(get_int(req, "add", 1, static_cast<std::int64_t>(opts_.max_workers)));
+            if (d_.workers().size() + n > opts_.max_workers)
+                throw request_error("bad_request", "add would exceed " + std::to_string(opts_.max_workers) + " workers");
             try {
                 a["added"] = d_.add_workers(n);
             } catch (const csp::dispatcher_error&) {
@@ -366,7 +369,7 @@ private:
 
     csp::dispatcher& d_;
     csp::send_chan<std::string> out_;
-    session_limits limits_;
+    session_options opts_;
     csp::recv_chan<csp::dispatcher_event> events_;  // asked for before the first submit: no event is missed
     std::map<csp::job_id, task_rec> tasks_;
     std::map<std::string, csp::job_id> unique_;  // unique_key -> its task, while not final
@@ -378,8 +381,8 @@ private:
 }  // namespace
 
 void run_session(csp::dispatcher& d, csp::recv_chan<input_line> lines, csp::send_chan<std::string> out,
-                 csp::recv_chan<csp::unit> broken, session_limits limits) {
-    session s(d, std::move(out), limits);
+                 csp::recv_chan<csp::unit> broken, session_options opts) {
+    session s(d, std::move(out), opts);
     s.serve(std::move(lines), std::move(broken));
 }
 

@@ -3,8 +3,8 @@
 // answers come in request order and a task's events never precede the
 // answer that accepted it.
 //
-//   csp::dispatcher d(2);
-//   jobqueue::run_session(d, reader.lines(), writer.lines(), writer.broken(), limits);
+//   csp::dispatcher d(0);                    // the session starts opts.workers
+//   jobqueue::run_session(d, reader.lines(), writer.lines(), writer.broken(), opts);
 #pragma once
 
 #include <cstddef>
@@ -17,7 +17,8 @@
 
 namespace jobqueue {
 
-struct session_limits {
+struct session_options {
+    std::size_t workers = 2;         // started by the session once it hears events (d starts with none)
     std::size_t max_line = 1 << 20;  // longer lines are answered bad_request
     std::size_t max_workers = 256;   // "workers add" beyond this is refused
 };
@@ -27,6 +28,6 @@ struct session_limits {
 /// is gone, so everything is cancelled). Writes every answer and event to
 /// `out`. Returns once `d` has stopped and its last events are written.
 void run_session(csp::dispatcher& d, csp::recv_chan<input_line> lines, csp::send_chan<std::string> out,
-                 csp::recv_chan<csp::unit> broken, session_limits limits);
+                 csp::recv_chan<csp::unit> broken, session_options opts);
 
 }  // namespace jobqueue
