@@ -151,7 +151,8 @@ cancel_result cancel_job(dispatcher_state& s, job_id id) {
 
 }  // namespace detail
 
-dispatcher::dispatcher(dispatcher_options options) : state_(std::make_shared<detail::dispatcher_state>()) {
+dispatcher::dispatcher(dispatcher_options options)
+    : state_(std::make_shared<detail::dispatcher_state>(options.queue_limit)) {
     std::unique_ptr<job_store> store = options.store ? std::move(options.store) : make_memory_store();
     detail::start_loop(state_, std::move(store), options.workers);
 }
@@ -163,13 +164,23 @@ dispatcher::~dispatcher() {
     state_->stopped.recv();
 }
 
-void dispatcher::submit_core(std::shared_ptr<detail::job_core> core, job_options options) {
-    core->id = state_->next_id.fetch_add(1, std::memory_order_relaxed);
+bool dispatcher::submit_core(std::shared_ptr<detail::job_core> core, job_options options,
+                             const std::chrono::steady_clock::time_point* deadline, bool block) {
+    // The self-submission rule: our own jobs never wait for room.
+    const bool take_slot = !state_->slots.is_nil() && detail::current_job_scope(*state_).job == 0;
     try {
-        state_->intake.send(detail::submission{std::move(core), std::move(options), detail::clock::now()});
+        if (take_slot) {
+            const chan_status got = !block    ? (state_->slots.try_send(unit{}) ? chan_status::ok : chan_status::would_block)
+                                    : deadline ? state_->slots.send_until(unit{}, *deadline)
+                                               : (state_->slots.send(unit{}), chan_status::ok);
+            if (got != chan_status::ok) return false;
+        }
+        core->id = state_->next_id.fetch_add(1, std::memory_order_relaxed);
+        state_->intake.send(detail::submission{std::move(core), std::move(options), detail::clock::now(), take_slot});
     } catch (const closed_channel_error&) {
         throw detail::shut_down("submit");
     }
+    return true;
 }
 
 job_info dispatcher::info(job_id id) const { return detail::query_job(*state_, id); }

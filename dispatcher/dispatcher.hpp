@@ -29,6 +29,12 @@
 //   control  clients -> loop    queries and commands, each carrying its own
 //                               reply channel (capacity 1).
 //   stopped  loop -> all        closed when the loop has ended.
+//   slots    clients -> loop    bounded queue only: a token per waiting job
+//                               (see dispatcher_options::queue_limit).
+//   events   loop -> readers    events(): sent through a send case of the
+//                               loop's select, from a queue in the loop.
+//   wake     timer -> loop      fires when the earliest scheduled or
+//                               retrying job is due.
 //
 // 1. The job table (the job_store) and the worker table belong to the loop:
 //    no other code reads or writes them while the loop runs. Every query or
@@ -69,6 +75,10 @@
 //    of workers.
 // 10. Shutdown from inside one of the dispatcher's own jobs starts the
 //    shutdown and returns without waiting (waiting would wait for itself).
+// 11. Bounded queue: a submitter puts a token in `slots` before its job
+//    enters the intake; the loop takes one out when such a job is handed to
+//    a worker or made final. A job submitting into its own dispatcher puts
+//    no token (it could wait for itself): it is admitted over the limit.
 #pragma once
 
 #include <chrono>
@@ -76,6 +86,7 @@
 #include <cstdint>
 #include <string>
 #include <memory>
+#include <optional>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -89,6 +100,13 @@ namespace csp {
 struct dispatcher_options {
     /// Workers started at once (more with add_workers()).
     std::size_t workers = 1;
+    /// 0: unbounded. Otherwise at most this many submitted jobs wait for a
+    /// worker (queued or scheduled; a job stops counting when a worker takes
+    /// it); submit() blocks, try_submit() and submit_for() give up.
+    /// The self-submission rule: a job submitting into its own dispatcher
+    /// is never held back by the limit (it is admitted over it), so a full
+    /// queue with every worker busy submitting cannot deadlock.
+    std::size_t queue_limit = 0;
     /// Where jobs wait and their records live; null: make_memory_store().
     std::unique_ptr<job_store> store{};
 };
@@ -134,7 +152,7 @@ struct dispatcher_event {
 class dispatcher {
 public:
     /// Starts the loop and `workers` workers.
-    explicit dispatcher(std::size_t workers) : dispatcher(dispatcher_options{workers, nullptr}) {}
+    explicit dispatcher(std::size_t workers) : dispatcher(dispatcher_options{.workers = workers}) {}
     explicit dispatcher(dispatcher_options options);
     /// Shuts down now unless shut down already, then waits until stopped.
     ~dispatcher();
@@ -143,16 +161,29 @@ public:
 
     /// Submits f: a callable taking nothing or `const csp::context&` (done
     /// when the job is cancelled or times out), returning a value or void.
-    /// Throws dispatcher_error(shut_down) once a shutdown has begun.
+    /// With a queue_limit, blocks while the queue is full (see
+    /// dispatcher_options). Throws dispatcher_error(shut_down) once a
+    /// shutdown has begun.
     ///
     ///   auto h = d.submit([](const csp::context& ctx) { return work(ctx); }, {.name = "w"});
     template <class F>
-        requires(std::is_invocable_v<std::decay_t<F>&> || std::is_invocable_v<std::decay_t<F>&, const context&>)
+        requires detail::job_callable<F>
     auto submit(F&& f, job_options options = {}) {
-        using T = typename detail::job_result_of<std::decay_t<F>>::type;
-        auto core = std::make_shared<detail::job_fn<T, std::decay_t<F>>>(std::forward<F>(f));
-        submit_core(core, std::move(options));
-        return job_handle<T>(state_, std::move(core));
+        return *submit_with(std::forward<F>(f), std::move(options), nullptr, true);
+    }
+    /// submit() that gives up at once (nullopt) if the queue is full.
+    template <class F>
+        requires detail::job_callable<F>
+    auto try_submit(F&& f, job_options options = {}) {
+        return submit_with(std::forward<F>(f), std::move(options), nullptr, false);
+    }
+    /// submit() that waits at most d for room in the queue (nullopt then).
+    template <class F, class Rep, class Period>
+        requires detail::job_callable<F>
+    auto submit_for(std::chrono::duration<Rep, Period> d, F&& f, job_options options = {}) {
+        const auto deadline =
+            std::chrono::steady_clock::now() + std::chrono::ceil<std::chrono::steady_clock::duration>(d);
+        return submit_with(std::forward<F>(f), std::move(options), &deadline, true);
     }
 
     /// submit() with the job held `scheduled` until t / for d.
@@ -222,7 +253,17 @@ public:
     bool wait_stopped_for(std::chrono::steady_clock::duration d) const;
 
 private:
-    void submit_core(std::shared_ptr<detail::job_core> core, job_options options);
+    template <class F>
+    auto submit_with(F&& f, job_options options, const std::chrono::steady_clock::time_point* deadline, bool block) {
+        using T = typename detail::job_result_of<std::decay_t<F>>::type;
+        auto core = std::make_shared<detail::job_fn<T, std::decay_t<F>>>(std::forward<F>(f));
+        std::optional<job_handle<T>> h;
+        if (submit_core(core, std::move(options), deadline, block)) h = job_handle<T>(state_, std::move(core));
+        return h;
+    }
+    /// False: no room in the queue in time.
+    bool submit_core(std::shared_ptr<detail::job_core> core, job_options options,
+                     const std::chrono::steady_clock::time_point* deadline, bool block);
     std::shared_ptr<detail::dispatcher_state> state_;
 };
 

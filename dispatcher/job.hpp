@@ -181,6 +181,9 @@ struct job_result_of<F, false> {
     using type = std::invoke_result_t<F&>;
 };
 
+template <class F>
+concept job_callable = std::is_invocable_v<std::decay_t<F>&> || std::is_invocable_v<std::decay_t<F>&, const context&>;
+
 // Handle operations, in dispatcher.cpp (they talk to the dispatcher's loop).
 void wait_job(dispatcher_state& s, job_core& j);
 bool wait_job_until(dispatcher_state& s, job_core& j, std::chrono::steady_clock::time_point deadline);

@@ -31,6 +31,7 @@ struct job_record {
     std::chrono::steady_clock::time_point due{};  // scheduled or retrying: when it becomes queued
     cancel_func cancel;             // set while the job runs
     bool cancel_requested = false;  // cancel(id) or a shutdown now reached it while queued or running
+    bool holds_slot = false;        // counts against the bounded queue until a worker takes it
 };
 
 class job_store {

@@ -117,6 +117,7 @@ struct dispatcher_loop {
         }
         r.options = std::move(m.options);
         r.core = std::move(m.core);
+        r.holds_slot = m.holds_slot;
         const job_id id = r.info.id;
         store->add(std::move(r));
         ++unfinished;
@@ -154,8 +155,16 @@ struct dispatcher_loop {
         }
     }
 
+    /// Job r leaves the bounded queue: its submitter's token comes out.
+    void release_slot(job_record& r) {
+        if (!r.holds_slot) return;
+        r.holds_slot = false;
+        s->slots.try_recv();  // the token is in the buffer: it went in before the job did
+    }
+
     /// The job's one final state (invariant 5).
     void make_final(job_record& r, job_state st, std::exception_ptr error, std::string text, clock::time_point at) {
+        release_slot(r);
         r.info.state = st;
         r.info.finished = at;
         r.info.error = std::move(text);
@@ -222,6 +231,7 @@ struct dispatcher_loop {
             worker_rec& wr = workers.at(w);
             auto [ctx, cancel] = with_cancel(background());
             r->cancel = std::move(cancel);
+            release_slot(*r);
             r->info.worker = w;
             wr.idle = false;
             wr.job = r->info.id;
@@ -394,6 +404,7 @@ struct dispatcher_loop {
             return;
         }
         s->intake.close();  // later submits fail; what is buffered still comes (intake -> nil when drained)
+        if (!s->slots.is_nil()) s->slots.close();  // blocked submitters fail; tokens in it still come out
         drain_intake();
         ph = phase::draining;
         if (m.now) stop_now();

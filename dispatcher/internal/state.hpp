@@ -28,6 +28,7 @@ struct submission {
     std::shared_ptr<job_core> core;
     job_options options;
     clock::time_point submitted;
+    bool holds_slot = false;  // it put a token in `slots` (bounded queue)
 };
 
 /// Loop -> worker, on the worker's own work channel: run this job.
@@ -110,7 +111,14 @@ using control_msg = std::variant<query_msg, cancel_msg, add_workers_msg, quit_wo
 struct dispatcher_state {
     static constexpr std::size_t intake_capacity = 256;
 
+    explicit dispatcher_state(std::size_t queue_limit) : slots(queue_limit == 0 ? chan<unit>::nil() : chan<unit>(queue_limit)) {}
+
     chan<submission> intake{intake_capacity};  // closed by the loop when a shutdown begins
+    // The bounded queue's semaphore (nil: unbounded): a submitter puts a
+    // token in before its job goes in; the loop takes one out when such a
+    // job leaves the queue. Closed by the loop when a shutdown begins, so
+    // blocked submitters fail then.
+    chan<unit> slots;
     chan<worker_registration> workers;          // unbuffered: see the ordering invariant
     chan<status_report> status;                 // unbuffered: see the ordering invariant
     chan<control_msg> control;                  // unbuffered; closed by the loop as it ends
