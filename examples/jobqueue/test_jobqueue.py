@@ -17,11 +17,12 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 
 EXE = sys.argv[1]
 FINAL = {"succeeded", "failed", "cancelled", "timed_out"}
 CODES = {"bad_json", "bad_request", "unknown_op", "unknown_task", "not_found", "shutting_down"}
-WAIT = 10.0  # seconds any single expected line may take
+WAIT = float(os.environ.get("JOBQUEUE_TEST_WAIT", "10"))  # seconds any single expected line may take (more under sanitizers)
 
 
 class Failure(Exception):
@@ -597,7 +598,9 @@ def main():
             print("ok   %-24s %.2fs" % (t.__name__, time.monotonic() - start), flush=True)
         except Exception as f:  # a Failure, or a bug in the test: both fail it
             failed += 1
-            print("FAIL %-24s %s: %s" % (t.__name__, type(f).__name__, f), flush=True)
+            where = traceback.extract_tb(f.__traceback__)[1:2]  # the test's line that failed
+            print("FAIL %-24s %s: %s\n     at %s" % (t.__name__, type(f).__name__, f,
+                                                 "".join(traceback.format_list(where)).strip()), flush=True)
             jq_cleanup()
     sys.exit(1 if failed else 0)
 
