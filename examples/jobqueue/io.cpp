@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -84,7 +85,20 @@ void line_writer::close() {
 void line_writer::run() {
     std::string batch;
     bool ok = true;
-    for (std::optional<std::string> line; (line = lines_.recv());) {
+    for (;;) {
+        csp::recv_result<std::string> line = lines_.recv_for(std::chrono::milliseconds(200));
+        if (line.status == csp::chan_status::closed) break;
+        if (line.status != csp::chan_status::ok) {
+            // Idle: a pipe whose reader has gone reports POLLERR before any
+            // write fails; notice it now, not at the next line (which may
+            // never come while tasks run).
+            pollfd p{fd_, 0, 0};
+            if (ok && ::poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0) {
+                ok = false;
+                broken_.close();
+            }
+            continue;
+        }
         if (!ok) continue;  // stdout is gone: drain, so senders never block
         batch.clear();
         batch += *line;

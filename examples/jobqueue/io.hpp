@@ -51,7 +51,8 @@ private:
 
 /// Writes the lines sent on lines() to `fd`, each followed by '\n', on its
 /// own thread, batching what is queued into one write. If `fd` is closed
-/// (EPIPE; SIGPIPE must be ignored) it closes broken() and drops the rest.
+/// (EPIPE, or POLLERR seen while idle: its reader has gone; SIGPIPE must be
+/// ignored) it closes broken() and drops the rest.
 class line_writer {
 public:
     explicit line_writer(int fd);

@@ -15,6 +15,9 @@
 #include <cstdlib>
 #include <string>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <dispatcher/dispatcher.hpp>
 #include <fiber/go.hpp>
 
@@ -35,9 +38,26 @@ long positive_flag(int argc, char** argv, const char* name, long fallback, long 
     return n;
 }
 
+/// Started with stdin, stdout or stderr closed, the next file opened (our
+/// eventfd) would take that number and be read or written as if it were
+/// standard input or output: give each closed one /dev/null opened for
+/// reading only (stdin: end of input at once; stdout: every write fails, as
+/// on a closed pipe, so the program cancels everything and exits).
+void ensure_standard_fds() {
+    for (int fd = 0; fd <= 2; ++fd)
+        if (fcntl(fd, F_GETFD) == -1) {
+            const int n = open("/dev/null", O_RDONLY);
+            if (n >= 0 && n != fd) {
+                dup2(n, fd);
+                close(n);
+            }
+        }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+    ensure_standard_fds();
     // A closed stdout must be an error from write(), not a death by signal.
     std::signal(SIGPIPE, SIG_IGN);
     jobqueue::session_options opts;

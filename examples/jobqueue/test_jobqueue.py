@@ -471,6 +471,21 @@ def test_closed_stdout():
     check(rc == 0, "exit status %s; stderr: %s" % (rc, jq.p.stderr.read().decode(errors="replace")))
 
 
+def test_stdout_closed_while_idle():
+    """The client closes stdout and sends nothing more while a task runs:
+    the program notices (POLLERR on the pipe) and exits 0."""
+    jq = JobQueue("--workers", "1", read=False)
+    jq.send({"op": "submit", "task": "sleep", "args": {"ms": 60000}})
+    check(b'"ok":true' in os.read(jq.p.stdout.fileno(), 65536), "the submit's answer")
+    jq.p.stdout.close()
+    try:
+        rc = jq.p.wait(timeout=WAIT)
+    except subprocess.TimeoutExpired:
+        jq.kill()
+        raise Failure("still running %ss after its stdout closed (stdin open, nothing to write)" % WAIT)
+    check(rc == 0, "exit status %s" % rc)
+
+
 # ---- fuzz ----
 
 def fuzz_request(rng, i):
@@ -583,7 +598,7 @@ def test_fuzz():
 
 
 TESTS = [test_session, test_priority, test_cancel, test_timeout, test_retries, test_shutdown_graceful,
-         test_end_of_input, test_shutdown_now, test_graceful_then_now, test_hostile, test_closed_stdout, test_fuzz]
+         test_end_of_input, test_shutdown_now, test_graceful_then_now, test_hostile, test_closed_stdout, test_stdout_closed_while_idle, test_fuzz]
 
 
 def main():
