@@ -154,7 +154,8 @@ public:
     /// Starts the loop and `workers` workers.
     explicit dispatcher(std::size_t workers) : dispatcher(dispatcher_options{.workers = workers}) {}
     explicit dispatcher(dispatcher_options options);
-    /// Shuts down now unless shut down already, then waits until stopped.
+    /// Shuts down now unless shut down already, then waits until stopped
+    /// (so it must not run inside one of its own jobs: it would wait for it).
     ~dispatcher();
     dispatcher(const dispatcher&) = delete;
     dispatcher& operator=(const dispatcher&) = delete;
