@@ -2,7 +2,7 @@
 // channel handle (csp::after(d), ctx.done(), std::move(ch)) owns it; a case
 // built from a channel variable reads that variable when the select runs.
 // Run under AddressSanitizer, these would report a use after free otherwise.
-#include "test_util.hpp"
+#include "harness/harness.hpp"
 
 #include <chan/context.hpp>
 #include <chan/time.hpp>

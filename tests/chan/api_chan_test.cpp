@@ -1,6 +1,6 @@
 // Go's spellings on channels: v := <-ch (recv_or_zero: the zero value once
 // closed, never undefined behaviour) and nil channels written with nullptr.
-#include "test_util.hpp"
+#include "harness/harness.hpp"
 
 #include <string>
 

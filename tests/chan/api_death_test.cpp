@@ -1,7 +1,7 @@
 // A select with no cases (Go's select {}) blocks forever: the deadlock
 // detector reports it, and the goroutine list shows it as Go does. A wait
 // whose deadline is "never" parks without a timer, so it is reported too.
-#include "test_util.hpp"
+#include "harness/harness.hpp"
 
 #include <chan/time.hpp>
 

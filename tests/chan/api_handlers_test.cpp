@@ -1,7 +1,7 @@
 // Select receive handlers in Go's shapes: case <-ch, case v := <-ch,
 // case v, ok := <-ch, plus std::optional<T>; chosen by what the handler can be
 // called with.
-#include "test_util.hpp"
+#include "harness/harness.hpp"
 
 #include <any>
 #include <string>
@@ -96,8 +96,8 @@ TEST_P(Handlers, ValueShapeFromAPartnerOnAnotherTask) {
         chan<int> ch;
         chan<int> never;
         task_group g(mode());
-        g.go([ch] {
-            settle();  // the select likely parked
+        g.go([s = mode(), ch] {
+            ASSERT_TRUE(wait_until_blocked(s, 1, "select"));
             ch.send(42);
             ch.close();
         });

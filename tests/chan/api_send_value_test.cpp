@@ -2,7 +2,7 @@
 // that happens moves it, never copies it. For chan::try_send, select's
 // send cases (losing to another case, to a timeout, to default, to a closed
 // channel) and selector's send cases.
-#include "test_util.hpp"
+#include "harness/harness.hpp"
 
 #include <chan/selector.hpp>
 
@@ -98,8 +98,8 @@ TEST_P(SendValue, SelectSendWaitingWhenTheChannelIsClosedKeepsTheValue) {
         chan<box> ch;
         chan<int> never;
         task_group g(mode());
-        g.go([ch] {
-            settle();  // likely after the select queued its send
+        g.go([s = mode(), ch] {
+            ASSERT_TRUE(wait_until_blocked(s, 1, "select"));  // its send case is queued
             ch.close();
         });
         box p = std::make_unique<int>(5);
@@ -215,7 +215,7 @@ TEST_P(SendValue, SelectHandsAValueToAParkedReceiverWithoutCopying) {
         chan<int> got(1);
         task_group g(mode());
         g.go([ch, got] { got.send(ch.recv()->value()); });
-        settle();  // the receiver is likely parked
+        ASSERT_TRUE(wait_until_blocked(mode(), 1, "chan receive", object_of(ch)));
         counted c(21);
         EXPECT_EQ(csp::select(case_send(ch, std::move(c)), case_recv(never)), 0);
         EXPECT_EQ(got.recv(), 21);
@@ -230,8 +230,8 @@ TEST_P(SendValue, ParkedSelectSendIsTakenByAReceiverWithoutCopying) {
         chan<int> never;
         chan<int> got(1);
         task_group g(mode());
-        g.go([ch, got] {
-            settle();  // the select is likely parked with its send case queued
+        g.go([s = mode(), ch, got] {
+            ASSERT_TRUE(wait_until_blocked(s, 1, "select"));  // its send case is queued
             got.send(ch.recv()->value());
         });
         EXPECT_EQ(csp::select(case_send(ch, counted(22)), case_recv(never)), 0);
@@ -249,7 +249,7 @@ TEST_P(SendValue, SelectorHandsAValueToAParkedReceiverWithoutCopying) {
         g.go([ch, got] {
             for (int i = 0; i < 2; ++i) got.send(ch.recv()->value());
         });
-        settle();
+        ASSERT_TRUE(wait_until_blocked(mode(), 1, "chan receive", object_of(ch)));
         selector sel;
         const std::size_t own = sel.add_send(ch, counted(23));  // moved into the selector
         EXPECT_EQ(sel.select(), own);

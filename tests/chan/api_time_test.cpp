@@ -2,7 +2,7 @@
 // std::chrono::duration, rounds it up to the clock's tick (a wait is never
 // shorter than asked) and saturates (a duration too long to add to now()
 // means "never", without overflow).
-#include "test_util.hpp"
+#include "harness/harness.hpp"
 
 #include <chan/context.hpp>
 #include <chan/selector.hpp>
@@ -145,8 +145,9 @@ TEST_P(Durations, AWaitWithANeverDeadlineIsCompletedByItsPartner) {
         chan<int> ch;
         chan<int> back;
         task_group g(mode());
-        g.go([ch, back] {
-            settle();  // the waits below are likely parked, without a timer
+        g.go([s = mode(), ch, back] {
+            // The receive below parks with a "never" deadline, without a timer.
+            ASSERT_TRUE(wait_until_blocked(s, 1, "chan receive", object_of(ch)));
             ch.send(1);
             EXPECT_EQ(*back.recv(), 2);
             ch.send(3);
