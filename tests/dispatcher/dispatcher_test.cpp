@@ -296,6 +296,10 @@ TEST_P(Dispatcher, WaitAllWaitsForEveryJob) {
 
 TEST_P(Dispatcher, GracefulShutdownRunsEveryQueuedJob) {
     run([] {
+        // A dispatcher of an earlier test may still have a goroutine on its
+        // way out (it returns after its last message): wait for it, so the
+        // count below sees only this dispatcher's.
+        ASSERT_TRUE(no_dispatcher_goroutines_left()) << csp::goroutine_dump();
         const std::size_t before = dispatcher_goroutines();
         std::vector<csp::job_handle<int>> hs;
         {
