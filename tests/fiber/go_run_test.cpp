@@ -169,7 +169,10 @@ TEST(Go, AnArgumentThatThrowsWhileCopiedStartsNothing) {
         throws_on_copy arg;
         for (int i = 0; i < 1000; ++i)
             EXPECT_THROW(csp::go([](const throws_on_copy&) {}, arg), std::runtime_error);
-        EXPECT_EQ(dump_lines(), before);  // no goroutine record left behind
+        // No goroutine record left behind (1000 would be). At most as many as
+        // before: goroutines of earlier tests in this binary may still be on
+        // their way out.
+        EXPECT_LE(dump_lines(), before);
         // The stacks went back to the pool: the runtime still starts goroutines.
         csp::chan<int> ch;
         csp::go([ch] { ch.send(7); });
