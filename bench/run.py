@@ -13,7 +13,7 @@ Every workload runs at every thread count (CSP_PROCS for C++, GOMAXPROCS
 for Go): the C++ and the Go program alternately, each for its repetitions,
 so machine noise hits both sides alike. Throughput workloads run their
 repetitions in one process per side; the memory workloads (skynet,
-idle_1m) run every repetition in a fresh process, alternating sides, since
+idle_1m, dispatcher_latency_4, dispatcher_queued_1m) run every repetition in a fresh process, alternating sides, since
 VmHWM is a process-wide high-water mark. Values are medians.
 
 Output: progress lines starting with '#', then (last) a line
@@ -23,7 +23,11 @@ Output: progress lines starting with '#', then (last) a line
 
 ratio = cspfiber / go (lower is better). For the memory workloads the
 values are in the unit named in the workload column (skynet_ms,
-skynet_peak_rss_bytes, idle_1m_start_ms, idle_1m_rss_per_g_bytes). The same
+skynet_peak_rss_bytes, idle_1m_start_ms, idle_1m_rss_per_g_bytes,
+dispatcher_latency_4_p50_ns, ..._p99_ns, dispatcher_queued_1m_bytes_per_job).
+Before it, `#` lines relate rows run together: dispatcher_N over workerpool_N
+(the cost of the dispatcher's job table and messages over a bare channel
+worker pool) and over dispatcher_chan_N (the Go design on our channels). The same
 CSV is written to BUILD/bench/results.csv. Exit status 1 if any run failed
 (crash, wrong result, timeout); its cells then read `error`.
 """
@@ -54,6 +58,10 @@ THROUGHPUT = [
     "workerpool_4",
     "workerpool_64",
     "spawn_join",
+    "dispatcher_4",
+    "dispatcher_64",
+    "dispatcher_chan_4",
+    "dispatcher_chan_64",
 ]
 # Memory workloads: one fresh process per repetition; the rows they print
 # (name, unit) and the name of each in the final table.
@@ -63,7 +71,22 @@ MEMORY = {
         ("idle_1m_start", "ms", "idle_1m_start_ms"),
         ("idle_1m_rss_per_g", "bytes", "idle_1m_rss_per_g_bytes"),
     ],
+    "dispatcher_latency_4": [
+        ("dispatcher_latency_4_p50", "ns", "dispatcher_latency_4_p50_ns"),
+        ("dispatcher_latency_4_p99", "ns", "dispatcher_latency_4_p99_ns"),
+    ],
+    "dispatcher_queued_1m": [("dispatcher_queued_1m", "bytes", "dispatcher_queued_1m_bytes_per_job")],
 }
+# Per-process workloads that cspbench runs as Google Benchmark rows
+# (bench/dispatcher_rows.cpp), each value a counter named like its row.
+COUNTER_ROWS = {"dispatcher_latency_4", "dispatcher_queued_1m"}
+# Derived lines: what the dispatcher costs over a bare channel worker pool
+# (the job table, status reports, per-job channels), and over the Go design
+# on our channels: (numerator, denominator, sides). Go's dispatcher_chan_N is
+# its dispatcher_N program, so that line is ours alone.
+DERIVED = [(f"{a}_{w}", f"{b}_{w}", sides) for w in (4, 64)
+           for a, b, sides in (("dispatcher", "workerpool", ("cspfiber", "go")),
+                               ("dispatcher", "dispatcher_chan", ("cspfiber",)))]
 ALL = THROUGHPUT + list(MEMORY)
 
 
@@ -119,27 +142,39 @@ class Cpp:
     def __init__(self, exe, scale, timeout):
         self.exe, self.scale, self.timeout = exe, scale, timeout
 
-    def throughput(self, workload, procs, reps):
+    def _benchmark(self, workload, procs, reps):
+        """Runs one Google Benchmark row `reps` times; its iteration entries."""
         with tempfile.NamedTemporaryFile("r", suffix=".json") as out:
             run([self.exe, f"--scale={self.scale:g}", f"--benchmark_filter=^{workload}/",
                  f"--benchmark_repetitions={reps}", "--benchmark_format=console",
                  f"--benchmark_out={out.name}", "--benchmark_out_format=json"],
                 {"CSP_PROCS": str(procs)}, self.timeout)
             data = json.load(out)
-        values = []
+        runs = []
         for b in data.get("benchmarks", []):
             if b.get("run_type") != "iteration" or b.get("run_name", b["name"]).split("/")[0] != workload:
                 continue
             if b.get("error_occurred"):
                 raise RunError(f"{workload}: {b.get('error_message')}")
-            if "ns_per_op" not in b or int(b.get("procs", -1)) != procs:
-                raise RunError(f"cspbench {workload}: no ns_per_op, or not on {procs} threads: {b}")
-            values.append(float(b["ns_per_op"]))
-        if len(values) != reps:
-            raise RunError(f"cspbench {workload}: expected {reps} repetitions, got {len(values)}")
-        return values
+            if int(b.get("procs", -1)) != procs:
+                raise RunError(f"cspbench {workload}: not on {procs} threads: {b}")
+            runs.append(b)
+        if len(runs) != reps:
+            raise RunError(f"cspbench {workload}: expected {reps} repetitions, got {len(runs)}")
+        return runs
+
+    def throughput(self, workload, procs, reps):
+        runs = self._benchmark(workload, procs, reps)
+        if any("ns_per_op" not in b for b in runs):
+            raise RunError(f"cspbench {workload}: no ns_per_op counter")
+        return [float(b["ns_per_op"]) for b in runs]
 
     def memory(self, workload, procs):
+        if workload in COUNTER_ROWS:
+            b = self._benchmark(workload, procs, 1)[0]
+            if any(name not in b for name, _, _ in MEMORY[workload]):
+                raise RunError(f"cspbench {workload}: a counter is missing: {b}")
+            return {(name, unit): [float(b[name])] for name, unit, _ in MEMORY[workload]}
         return parse_csv_rows(run([self.exe, "--memory", workload], {"CSP_PROCS": str(procs)}, self.timeout), procs)
 
 
@@ -364,6 +399,13 @@ def main():
     csv_path = os.path.join(args.build, "bench", "results.csv")
     with open(csv_path, "w") as f:
         f.write("\n".join(lines) + "\n")
+    for num, den, sides in DERIVED:
+        for p in procs:
+            a, b = results.get((num, p), {}), results.get((den, p), {})
+            parts = [f"{side} {a[side] / b[side]:.1f}x ({a[side]:.0f} / {b[side]:.0f} ns)"
+                     for side in sides if a.get(side) and b.get(side)]
+            if parts:
+                log(f"{num} / {den} threads={p}: " + ", ".join(parts))
     log(f"total: {time.monotonic() - started:.0f}s  load average: {loadavg()}  CSV also in {csv_path}")
     for fl in failures:
         log("FAILED: " + fl.splitlines()[0])
