@@ -97,6 +97,28 @@ TEST_P(Stress, ConcurrentResetAndStopOnOneTimer) {
     EXPECT_GT(received.load(), 0) << "the receiver never saw a firing: the test did not race";
 }
 
+// Timer channels dropped while their timer fires on another thread: the
+// last handle takes the timer out of the heap, waiting out a firing in
+// progress (ASan/TSan watch the lifetimes); a kept one always delivers.
+TEST_P(Stress, TimerChannelsDroppedWhileFiring) {
+    const share s = split(mode(), 40000, 4000);
+    std::atomic<int> lost{0};
+    run_tasks(mode(), s.workers, [&](int) {
+        for (int k = 0; k < s.each; ++k) {
+            auto c = csp::after(std::chrono::microseconds(random_between(0, 20)));
+            if (k % 4 == 0) {
+                if (!c.recv_for(generous)) lost.fetch_add(1);
+            } else if (k % 4 == 1) {
+                csp::ticker tk(std::chrono::microseconds(random_between(1, 20)));
+                if (random_between(0, 1)) csp::yield();
+            } else if (random_between(0, 1)) {
+                csp::yield();  // now and then the drop meets the firing
+            }
+        }
+    });
+    EXPECT_EQ(lost.load(), 0) << "kept after() channels that never delivered";
+}
+
 // Unbuffered channel, short random deadlines on both sides: deadlines race
 // with partners, and still every value sent is received exactly once.
 TEST_P(Stress, TimedSendsAndReceivesConserveValues) {
