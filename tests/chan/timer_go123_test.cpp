@@ -169,5 +169,21 @@ TEST_F(Go123Death, ATimerDroppedAfterSchedulerThreadsSleptOnItDoesNotPostponeThe
         ::testing::ExitedWithCode(2), "all goroutines are asleep - deadlock!");
 }
 
+// The same with the program's main a plain thread (a goroutine blocked too,
+// so that there is a goroutine to report).
+TEST_F(Go123Death, ADroppedAfterDoesNotPostponeTheReportOnAPlainThread) {
+    EXPECT_EXIT(
+        {
+            bound_child();
+            csp::chan<int> ch;
+            csp::go([ch] { ch.recv(); });
+            (void)csp::after(1h);
+            auto kept = csp::after(1h);
+            kept = nullptr;
+            csp::chan<int>().recv();
+        },
+        ::testing::ExitedWithCode(2), "all goroutines are asleep - deadlock!");
+}
+
 }  // namespace
 }  // namespace csp_test
