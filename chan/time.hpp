@@ -12,9 +12,11 @@
 // As in Go 1.23:
 //  - a timer's channel presents as unbuffered (cap() == len() == 0); a value
 //    fired but not yet received waits inside it;
-//  - stop() and reset() return true whenever the value had not been received
-//    yet, and once they return no stale value can be received (so Go's old
-//    `if (!t.stop()) t.c.recv();` idiom is unnecessary, and harmless);
+//  - stop() and reset() return true while the timer is active: neither
+//    stopped nor its value received (a value fired but not received counts
+//    as not fired); once they return no stale value can be received (so
+//    Go's old `if (!t.stop()) t.c.recv();` is unnecessary, and never blocks
+//    on a value nobody took);
 //  - a timer whose channel nobody holds any more (a dropped after(1h)) is
 //    gone: it leaves the heap and does not postpone the deadlock report. A
 //    select case holds its channel like any handle.
@@ -89,12 +91,12 @@ public:
     template <class Rep, class Period>
     explicit timer(std::chrono::duration<Rep, Period> d)
         : h_(detail::deadline_after(d), duration::zero()), c(h_.channel()) {}
-    /// Stops the timer; true if its value had not been received yet (it had
-    /// not fired, or fired and nobody took the value: Go 1.23). Afterwards
-    /// `c` delivers nothing until a reset.
+    /// Stops the timer; true if it was active: not stopped, and its value not
+    /// received (not fired yet, or fired and nobody took the value: Go 1.23).
+    /// Afterwards `c` delivers nothing until a reset.
     bool stop() noexcept { return h_.stop(); }
-    /// Re-arms the timer to fire after d; true if the old value had not been
-    /// received yet, which is then dropped (Go 1.23).
+    /// Re-arms the timer to fire after d; true if it was active (as stop);
+    /// a value not received is dropped (Go 1.23).
     template <class Rep, class Period>
     bool reset(std::chrono::duration<Rep, Period> d) {
         return h_.reset(detail::deadline_after(d), duration::zero());
