@@ -74,6 +74,9 @@ public:
     /// select never picks it. `csp::chan<T> ch = nullptr;`, `ch = nullptr;`.
     chan(std::nullptr_t) noexcept {}
     static chan nil() noexcept { return chan(nullptr); }
+    /// For csp's timers only: room for one value, yet cap() and len() are 0
+    /// (Go 1.23's timer channels present as unbuffered).
+    explicit chan(detail::timer_channel_tag) : state_(new detail::chan_state<T>(0, 1)) {}
 
     chan(const chan& o) noexcept : state_(o.state_) {
         if (state_) state_->retain();

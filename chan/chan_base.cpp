@@ -19,6 +19,8 @@ void chan_base::close() {
 }
 
 std::size_t chan_base::len() noexcept {
+    // A timer's channel keeps its value inside but presents as unbuffered.
+    if (cap == 0) return 0;
     std::lock_guard lk(mu);
     return buffered_locked();
 }

@@ -3,10 +3,22 @@
 // closes its own channel: whoever sees a context done sees every descendant
 // done too. A child registers with its nearest cancellable ancestor and
 // leaves it again when cancelled (no leak of finished children).
+//
+// Invariants:
+//  - Nothing here recurses over the tree: a chain of 10,000 contexts is
+//    cancelled (and destroyed) with a work list, from a goroutine's small
+//    stack, a plain thread or the deadline timer alike (Go handles such
+//    chains; recursion overflowed a goroutine stack at a few hundred).
+//  - err goes from none to a reason once, under mu; whoever does that owns
+//    the node's cancellation: it takes the children out of the map (so
+//    nobody else reaches them through it) and closes done_ch, exactly once.
+//  - A node with a deadline that is not "never" has its timer armed, holding
+//    the node (keep), until it fires or a cancel stops it.
 #include <chan/context.hpp>
 
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include <fiber/detail/spin_mutex.hpp>
 #include <fiber/internal/timer_node.hpp>
@@ -16,36 +28,89 @@ namespace csp {
 namespace detail {
 
 struct context_node : std::enable_shared_from_this<context_node> {
+    using child_map = std::unordered_map<context_node*, std::shared_ptr<context_node>>;  // O(1) forget
+
     chan<unit> done_ch{0};
     std::optional<clock::time_point> deadline;
     std::weak_ptr<context_node> parent;
 
     spin_mutex mu;
     context_error err = context_error::none;
-    std::unordered_map<context_node*, std::shared_ptr<context_node>> children;  // O(1) forget
+    child_map children;
 
-    // Deadline timer: holds the node alive while armed.
+    // Deadline timer (fire is set once it is started): holds the node alive
+    // while armed.
     struct deadline_timer : timer_node {
         context_node* owner;
         std::shared_ptr<context_node> keep;
     } timer;
 
-    /// `from_timer`: called by the deadline timer itself, which must not
-    /// wait for its own firing to end.
+    context_node() = default;
+    context_node(const context_node&) = delete;
+    context_node& operator=(const context_node&) = delete;
+
+    /// Children still registered when the last handle goes (nobody called
+    /// cancel): released one at a time by the outermost destructor on this
+    /// thread, instead of each destructor recursing into its children's.
+    ~context_node() {
+        thread_local std::vector<std::shared_ptr<context_node>>* dropping = nullptr;
+        if (children.empty()) return;
+        if (dropping) {  // an outer destructor on this thread releases them
+            for (auto& [raw, k] : children) dropping->push_back(std::move(k));
+            return;
+        }
+        std::vector<std::shared_ptr<context_node>> list;
+        for (auto& [raw, k] : children) list.push_back(std::move(k));
+        dropping = &list;
+        while (!list.empty()) {
+            // Why move out first: the destructor this may run appends to list.
+            std::shared_ptr<context_node> k = std::move(list.back());
+            list.pop_back();
+            k.reset();
+        }
+        dropping = nullptr;
+    }
+
+    /// Cancels this node and its whole subtree, iteratively. `from_timer`:
+    /// called by this node's own deadline timer, which must not wait for
+    /// its own firing to end.
     void cancel(context_error why, bool from_timer = false) {
-        std::unordered_map<context_node*, std::shared_ptr<context_node>> kids;
+        std::vector<context_node*> claimed;                  // in claiming order: parents before children
+        std::vector<std::shared_ptr<context_node>> pending;  // taken from a claimed parent, not yet claimed
+        std::vector<std::shared_ptr<context_node>> held;     // keeps the claimed descendants alive
+        if (!claim(why, pending)) return;
+        claimed.push_back(this);
+        while (!pending.empty()) {
+            std::shared_ptr<context_node> k = std::move(pending.back());
+            pending.pop_back();
+            // Already claimed by its own cancel or timer: that one finishes it.
+            if (!k->claim(why, pending)) continue;
+            claimed.push_back(k.get());
+            held.push_back(std::move(k));
+        }
+        // Children first: a goroutine woken by a done channel must find every
+        // descendant cancelled already (Go closes first, leaving that a race).
+        // Every node was claimed before its descendants, so close in reverse.
+        for (auto it = claimed.rbegin(); it != claimed.rend(); ++it) (*it)->done_ch.close();
+        // Only this node leaves its parent: a descendant's parent was claimed
+        // here and its map emptied.
+        if (auto p = parent.lock()) p->forget(this);
+        for (context_node* n : claimed)
+            if (n->timer.fire && !(from_timer && n == this) && timer_stop(&n->timer)) n->timer.keep.reset();
+    }
+
+    /// Sets err (first time only) and moves the children to `out`; false if
+    /// the node was cancelled already.
+    bool claim(context_error why, std::vector<std::shared_ptr<context_node>>& out) {
+        child_map kids;
         {
             std::lock_guard lk(mu);
-            if (err != context_error::none) return;
+            if (err != context_error::none) return false;
             err = why;
             kids.swap(children);
         }
-        // Children first: a goroutine woken by our done channel must find
-        // them cancelled already (Go closes first, leaving that a race).
-        for (auto& [raw, k] : kids) k->cancel(why);
-        done_ch.close();
-        if (auto p = parent.lock()) p->forget(this);
-        if (deadline && !from_timer && timer_stop(&timer)) timer.keep.reset();
+        for (auto& [raw, k] : kids) out.push_back(std::move(k));
+        return true;
     }
 
     void forget(context_node* child) {
@@ -107,19 +172,42 @@ namespace {
 std::pair<context, cancel_func> make_child(const context& parent,
                                            std::optional<std::chrono::steady_clock::time_point> d) {
     const auto& p = context_access::node(parent);
-    if (p && p->deadline && (!d || *p->deadline < *d)) d = p->deadline;  // never later than the parent's
+    // Never later than the parent's deadline; when that one comes first, the
+    // parent's cancellation reaches this node and it needs no timer of its
+    // own (Go: WithCancel then), so a deep tree under one deadline has one timer.
+    bool own_timer = d.has_value();
+    if (p && p->deadline && (!d || *p->deadline <= *d)) {
+        d = p->deadline;
+        own_timer = false;
+    }
     auto n = std::make_shared<detail::context_node>();
     n->deadline = d;
     n->parent = p;
-    if (d && !detail::is_never(*d)) {  // a deadline that never passes needs no timer
+    const bool expired = own_timer && *d <= detail::clock::now();
+    const bool timed = own_timer && !expired && !detail::is_never(*d);  // "never" needs no timer
+    if (timed) {
+        // Set before the node is adopted: from then on, a canceller on another
+        // thread reads them.
         n->timer.owner = n.get();
         n->timer.keep = n;  // until the timer fires or is stopped
         n->timer.when = *d;
         n->timer.fire = detail::deadline_fired;
         n->timer.release = detail::deadline_released;
-        detail::timer_start(&n->timer);
     }
-    if (p && !p->adopt(n)) n->cancel(parent.err());
+    if (p && !p->adopt(n)) {
+        n->cancel(parent.err());
+        n->timer.keep.reset();  // never started
+    } else if (expired) {
+        n->cancel(context_error::deadline_exceeded);  // Go: done when with_deadline returns
+    } else if (timed) {
+        // Started after the adoption, so that a timer firing at once finds
+        // the node registered. A parent's cancel may have come in between:
+        // its timer_stop found the timer idle, so stop it here (whichever
+        // stop finds it armed lets go of `keep`).
+        detail::timer_start(&n->timer);
+        if (context_access::make(n).err() != context_error::none && detail::timer_stop(&n->timer))
+            n->timer.keep.reset();
+    }
     std::weak_ptr<detail::context_node> weak = n;
     cancel_func cancel = [weak] {
         if (auto s = weak.lock()) s->cancel(context_error::canceled);

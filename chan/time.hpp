@@ -1,6 +1,6 @@
-// Time as channels (Go's time.After, time.Tick, time.Timer, time.Ticker).
-// All timers share one heap, fired by the scheduler threads: no thread or
-// fiber per timer.
+// Time as channels (Go's time.After, time.Tick, time.Timer, time.Ticker),
+// with Go 1.23's semantics. All timers share one heap, fired by the scheduler
+// threads: no thread or fiber per timer.
 //
 //   csp::select(csp::case_recv(results, on_result),
 //               csp::case_recv(csp::after(1s), [](auto) { puts("timeout"); }));
@@ -8,6 +8,19 @@
 //   csp::ticker t(100ms);
 //   for (int i = 0; i < 3; ++i) t.c.recv();   // three ticks
 //   t.stop();
+//
+// As in Go 1.23:
+//  - a timer's channel presents as unbuffered (cap() == len() == 0); a value
+//    fired but not yet received waits inside it;
+//  - stop() and reset() return true while the timer is active: neither
+//    stopped nor its value received (a value fired but not received counts
+//    as not fired); once they return no stale value can be received (so
+//    Go's old `if (!t.stop()) t.c.recv();` is unnecessary, and never blocks
+//    on a value nobody took);
+//  - a timer whose channel nobody holds any more (a dropped after(1h)) is
+//    gone: it leaves the heap and does not postpone the deadlock report. A
+//    select case holds its channel like any handle.
+//  - stop and reset may be called from several goroutines and threads.
 //
 // Every duration here may be any std::chrono::duration; it is rounded up to
 // the clock's tick, and one too long to add to now() means "never" (see
@@ -27,8 +40,9 @@ using duration = std::chrono::steady_clock::duration;
 
 namespace detail {
 struct timer_state;
-/// Owns one reference to a timer_state (the heap holds another while armed).
-/// `when` is the first firing; `period` > 0 re-arms it every period (a ticker).
+/// A timer and a handle to its channel (the timer lives as long as the
+/// channel has handles). `when` is the first firing; `period` > 0 re-arms it
+/// every period (a ticker). stop() and reset() may race with each other.
 class timer_handle {
 public:
     timer_handle(time_point when, duration period);
@@ -40,7 +54,8 @@ public:
     bool reset(time_point when, duration period);
 
 private:
-    timer_state* s_;
+    chan<time_point> ch_;
+    timer_state* s_;  // owned by the channel (its companion)
 };
 
 recv_chan<time_point> after_deadline(time_point when);
@@ -55,8 +70,9 @@ duration checked_period(std::chrono::duration<Rep, Period> d, const char* who) {
 }
 }  // namespace detail
 
-/// A channel that receives the time once, after d (time.After). Its timer
-/// keeps running if nobody receives; the value waits in the channel.
+/// A channel that receives the time once, after d (time.After). The value
+/// waits in the channel until received; dropping every handle of the channel
+/// drops the timer.
 template <class Rep, class Period>
 recv_chan<time_point> after(std::chrono::duration<Rep, Period> d) {
     return detail::after_deadline(detail::deadline_after(d));
@@ -75,10 +91,12 @@ public:
     template <class Rep, class Period>
     explicit timer(std::chrono::duration<Rep, Period> d)
         : h_(detail::deadline_after(d), duration::zero()), c(h_.channel()) {}
-    /// Stops the timer; true if that prevented it from firing. Afterwards
-    /// `c` holds no stale value (Go 1.23 semantics).
+    /// Stops the timer; true if it was active: not stopped, and its value not
+    /// received (not fired yet, or fired and nobody took the value: Go 1.23).
+    /// Afterwards `c` delivers nothing until a reset.
     bool stop() noexcept { return h_.stop(); }
-    /// Re-arms the timer to fire after d; true if it had been active.
+    /// Re-arms the timer to fire after d; true if it was active (as stop);
+    /// a value not received is dropped (Go 1.23).
     template <class Rep, class Period>
     bool reset(std::chrono::duration<Rep, Period> d) {
         return h_.reset(detail::deadline_after(d), duration::zero());
@@ -91,14 +109,17 @@ public:
     recv_chan<time_point> c;
 };
 
-/// A periodic timer (time.Ticker): `c` receives the time every period.
-/// Throws std::invalid_argument unless the period is positive (Go panics).
+/// A periodic timer (time.Ticker): `c` receives the time every period; a
+/// tick a slow receiver misses is dropped. Throws std::invalid_argument
+/// unless the period is positive (Go panics).
 class ticker {
 public:
     template <class Rep, class Period>
     explicit ticker(std::chrono::duration<Rep, Period> period)
         : ticker(detail::checked_period(period, "csp::ticker")) {}
+    /// No more ticks; a tick not received yet is dropped (Go 1.23).
     void stop() noexcept { h_.stop(); }
+    /// Ticks every `period` from now on; a tick not received yet is dropped.
     template <class Rep, class Period>
     void reset(std::chrono::duration<Rep, Period> period) {
         const duration p = detail::checked_period(period, "csp::ticker::reset");

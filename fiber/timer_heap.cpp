@@ -4,6 +4,18 @@
 
 namespace csp::detail {
 
+namespace {
+/// Wakes the scheduler threads parked until a deadline (none if every
+/// parked one sleeps for good: the common case costs two loads).
+void wake_timed_sleepers() noexcept {
+    runtime* rt = runtime::if_started();
+    if (!rt || static_cast<std::size_t>(rt->idle.load(std::memory_order_seq_cst)) ==
+                   rt->idle_forever.load(std::memory_order_seq_cst))
+        return;
+    for (std::size_t i = 0; i < rt->size(); ++i) (void)rt->at(i).unpark();
+}
+}  // namespace
+
 void timer_heap::publish_next() noexcept {
     next_.store(heap_.empty() ? never : heap_.front()->when.time_since_epoch().count(),
                 std::memory_order_release);
@@ -77,12 +89,18 @@ void timer_heap::start(timer_node* n) {
 
 bool timer_heap::stop(timer_node* n) noexcept {
     {
-        std::lock_guard lk(mu_);
+        std::unique_lock lk(mu_);
         int s = n->status.load(std::memory_order_relaxed);
         if (s == timer_node::armed) {
             erase(n->heap_index);
             n->status.store(timer_node::idle, std::memory_order_relaxed);
             publish_next();
+            const bool now_empty = next_.load(std::memory_order_relaxed) == never;  // "never" timers do not count
+            lk.unlock();
+            // The last timer gone: a scheduler thread asleep until its
+            // deadline must park for good instead, so that a deadlock is
+            // reported now rather than when the dropped timer would have fired.
+            if (now_empty) wake_timed_sleepers();
             return true;
         }
         if (s == timer_node::idle) return false;

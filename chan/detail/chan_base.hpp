@@ -31,6 +31,16 @@ namespace detail {
 
 enum class op_result { done, not_ready, closed };
 
+/// Something that lives as long as a channel's handles do (a timer's entry
+/// in the timer heap): last_handle_gone() runs once the last handle is
+/// released, before the channel is freed, so it may still touch the channel.
+struct chan_companion {
+    virtual void last_handle_gone() noexcept = 0;
+
+protected:
+    ~chan_companion() = default;
+};
+
 class chan_base {
 public:
     explicit chan_base(std::size_t capacity) noexcept : cap(capacity) {}
@@ -50,7 +60,10 @@ public:
 
     void retain() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
     void release() noexcept {
-        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            if (companion) companion->last_handle_gone();
+            delete this;
+        }
     }
 
     waitq& queue(bool sending) noexcept { return sending ? sendq : recvq; }
@@ -58,8 +71,9 @@ public:
     spin_mutex mu;
     waitq recvq;
     waitq sendq;
-    const std::size_t cap;
+    const std::size_t cap;  // what cap() reports: 0 for a timer's channel, which buffers one value
     bool closed = false;
+    chan_companion* companion = nullptr;  // set once, before the first handle is copied
 
 private:
     std::atomic<std::size_t> refs_{1};

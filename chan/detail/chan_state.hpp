@@ -11,6 +11,9 @@
 
 namespace csp::detail {
 
+/// Selects chan<T>'s constructor for a timer's channel (chan/time.cpp).
+struct timer_channel_tag {};
+
 /// Fixed-capacity FIFO of T over raw storage: all `cap` slots usable, T need
 /// not be default-constructible.
 template <class T>
@@ -62,6 +65,9 @@ class chan_state final : public chan_base {
 
 public:
     explicit chan_state(std::size_t capacity) : chan_base(capacity), buf_(capacity) {}
+    /// A channel that reports `capacity` but buffers up to `slots` values: a
+    /// timer's (Go 1.23: one value waits inside, cap() and len() say 0).
+    chan_state(std::size_t capacity, std::size_t slots) : chan_base(capacity), buf_(slots) {}
 
     op_result try_send_locked(void* src, wake_list& wl) noexcept override {
         T& value = *static_cast<T*>(src);

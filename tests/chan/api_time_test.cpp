@@ -140,6 +140,32 @@ TEST_P(Durations, MaximalDurationsMeanNever) {
     });
 }
 
+// Every timer-making call with a maximal duration or deadline means "never":
+// tick and ticker too, reset to a maximal duration, a context deadline of
+// time_point::max() and a child under it (no overflow, nothing fires).
+TEST_P(Durations, EveryTimerCallWithAMaximalDurationNeverFires) {
+    run([&] {
+        auto tc = csp::tick(steady::duration::max());
+        csp::ticker tk(hours::max());
+        csp::ticker tk_reset(1h);
+        tk_reset.reset(nanoseconds::max());
+        csp::timer t_reset(1ms);
+        EXPECT_TRUE(t_reset.reset(duration<double>(1e300)));
+        auto [ctx, cancel] = csp::with_deadline(csp::background(), never);
+        auto [kid, cancel_kid] = csp::with_timeout(ctx, hours::max());
+        EXPECT_EQ(kid.deadline(), never);
+        EXPECT_EQ(csp::select_for(5ms, case_recv(tc), case_recv(tk.c), case_recv(tk_reset.c),
+                                  case_recv(t_reset.c), case_recv(ctx.done()), case_recv(kid.done())),
+                  std::nullopt);
+        EXPECT_TRUE(t_reset.stop());  // still armed
+        EXPECT_EQ(kid.err(), csp::context_error::none);
+        cancel();
+        EXPECT_EQ(kid.err(), csp::context_error::canceled);
+        tk.stop();
+        tk_reset.stop();
+    });
+}
+
 TEST_P(Durations, AWaitWithANeverDeadlineIsCompletedByItsPartner) {
     run([&] {
         chan<int> ch;

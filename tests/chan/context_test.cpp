@@ -1,5 +1,7 @@
 // csp::context: cancellation and deadlines flowing from parents to children.
 #include <cstring>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include <chan/context.hpp>
@@ -280,6 +282,93 @@ TEST(ContextChildren, ConcurrentChurnOnOneParent) {
     cancel_parent();
     EXPECT_LT(steady::now() - t0, generous);
     EXPECT_TRUE(done_because(parent, context_error::canceled));
+}
+
+// with_timeout(ctx, 0), a negative timeout and a deadline in the past are
+// done when they return, as in Go (no timer left to fire later).
+TEST_P(Context, ExpiredTimeoutsAreDoneWhenTheyReturn) {
+    run([] {
+        auto [parent, cancel_parent] = csp::with_cancel(csp::background());
+        auto [timed_parent, cancel_timed] = csp::with_timeout(csp::background(), 1h);
+        for (const csp::context* base : {&parent, &timed_parent}) {
+            auto [zero, c1] = csp::with_timeout(*base, 0ms);
+            auto [negative, c2] = csp::with_timeout(*base, -5s);
+            auto [past, c3] = csp::with_deadline(*base, steady::now() - 1ms);
+            auto [now, c4] = csp::with_deadline(*base, steady::now());
+            for (const csp::context* c : {&zero, &negative, &past, &now})
+                EXPECT_TRUE(done_because(*c, context_error::deadline_exceeded));
+            c1();
+            c2();
+            c3();
+            c4();
+            EXPECT_TRUE(live(*base)) << "a child's expiry reached its parent";
+        }
+        cancel_parent();
+        cancel_timed();
+    });
+}
+
+/// A chain of `levels` with_cancel contexts under `root`: the handles of
+/// every 1000th level and of the leaf are kept (the others live in their
+/// parent's child list, as in Go when nobody keeps them).
+std::vector<csp::context> deep_chain(const csp::context& root, int levels) {
+    std::vector<csp::context> kept;
+    csp::context c = root;
+    for (int i = 1; i <= levels; ++i) {
+        c = csp::with_cancel(c).first;
+        if (i % 1000 == 0 || i == levels) kept.push_back(c);
+    }
+    return kept;
+}
+
+constexpr int deep = 10000;
+
+// Go cancels a chain of 10,000 contexts; cancelling recursively overflowed
+// a goroutine's stack at a few hundred. Runs in a child: an overflow ends
+// the process. The canceller is a goroutine or a plain thread per setting.
+TEST_P(Context, CancellingTheRootOfATenThousandDeepChainDoesNotRecurse) {
+    const setting m = mode();
+    expect_clean_exit_in_child([m] {
+        run_in(m, [] {
+            auto [root, cancel_root] = csp::with_cancel(csp::background());
+            auto kept = deep_chain(root, deep);
+            for (auto& c : kept) ASSERT_TRUE(live(c));
+            cancel_root();
+            EXPECT_TRUE(done_because(root, context_error::canceled));
+            for (auto& c : kept) EXPECT_TRUE(done_because(c, context_error::canceled));
+        });
+    });
+}
+
+// The same chain under a deadline: the root's timer cancels it all, on a
+// scheduler thread (about 800 levels used to kill the process silently).
+TEST_P(Context, TheRootsDeadlineCancelsATenThousandDeepChain) {
+    const setting m = mode();
+    expect_clean_exit_in_child([m] {
+        run_in(m, [] {
+            auto [root, cancel_root] = csp::with_timeout(csp::background(), 20ms);
+            auto kept = deep_chain(root, deep);
+            // The root's done channel closes last: descendants first.
+            ASSERT_EQ(root.done().recv_for(generous).status, csp::chan_status::closed);
+            EXPECT_EQ(root.err(), context_error::deadline_exceeded);
+            for (auto& c : kept) EXPECT_TRUE(done_because(c, context_error::deadline_exceeded));
+            cancel_root();
+        });
+    });
+}
+
+// Nobody cancels (a leak in Go too, but not a crash): dropping the root of
+// a 10,000 deep chain frees it without recursing either.
+TEST_P(Context, DroppingAnUncancelledTenThousandDeepChainDoesNotRecurse) {
+    const setting m = mode();
+    expect_clean_exit_in_child([m] {
+        run_in(m, [] {
+            std::optional<std::pair<csp::context, csp::cancel_func>> root = csp::with_cancel(csp::background());
+            auto kept = deep_chain(root->first, deep);
+            kept.clear();
+            root.reset();
+        });
+    });
 }
 
 CSP_INSTANTIATE_ALL_SETTINGS(Context);

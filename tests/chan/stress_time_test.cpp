@@ -67,6 +67,58 @@ TEST_P(Stress, TimersStartedAndStopped) {
     EXPECT_GT(fired.load(), s.workers * s.each / 4);  // about half are received
 }
 
+// Several actors reset, stop and receive from one timer at once (Go's timers
+// are safe for that): no data race (ThreadSanitizer), and once they are done
+// a final stop() is never followed by a value.
+TEST_P(Stress, ConcurrentResetAndStopOnOneTimer) {
+    constexpr int rounds = 150, ops = 200;
+    const int actors = mode() == setting::goroutines ? 6 : 3;
+    int late = 0;
+    std::atomic<int> received{0};
+    for (int round = 0; round < rounds; ++round) {
+        csp::timer t(std::chrono::microseconds(random_between(0, 300)));
+        run_tasks(mode(), actors + 1, [&](int a) {
+            for (int k = 0; k < ops; ++k) {
+                if (a == actors) {  // the receiver
+                    if (t.c.try_recv()) received.fetch_add(1);
+                    if (k % 8 == 0) csp::yield();
+                } else if (random_between(0, 2) == 0) {
+                    t.stop();
+                } else {
+                    t.reset(std::chrono::microseconds(random_between(0, 300)));
+                }
+            }
+        });
+        t.stop();
+        csp::sleep_for(1ms);  // past every deadline the actors set
+        if (t.c.try_recv()) ++late;
+    }
+    EXPECT_EQ(late, 0) << "values delivered after a final stop(), in " << rounds << " rounds";
+    EXPECT_GT(received.load(), 0) << "the receiver never saw a firing: the test did not race";
+}
+
+// Timer channels dropped while their timer fires on another thread: the
+// last handle takes the timer out of the heap, waiting out a firing in
+// progress (ASan/TSan watch the lifetimes); a kept one always delivers.
+TEST_P(Stress, TimerChannelsDroppedWhileFiring) {
+    const share s = split(mode(), 40000, 4000);
+    std::atomic<int> lost{0};
+    run_tasks(mode(), s.workers, [&](int) {
+        for (int k = 0; k < s.each; ++k) {
+            auto c = csp::after(std::chrono::microseconds(random_between(0, 20)));
+            if (k % 4 == 0) {
+                if (!c.recv_for(generous)) lost.fetch_add(1);
+            } else if (k % 4 == 1) {
+                csp::ticker tk(std::chrono::microseconds(random_between(1, 20)));
+                if (random_between(0, 1)) csp::yield();
+            } else if (random_between(0, 1)) {
+                csp::yield();  // now and then the drop meets the firing
+            }
+        }
+    });
+    EXPECT_EQ(lost.load(), 0) << "kept after() channels that never delivered";
+}
+
 // Unbuffered channel, short random deadlines on both sides: deadlines race
 // with partners, and still every value sent is received exactly once.
 TEST_P(Stress, TimedSendsAndReceivesConserveValues) {
