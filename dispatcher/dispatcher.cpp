@@ -154,7 +154,7 @@ dispatcher::~dispatcher() {
     state_->stopped.recv();
 }
 
-bool dispatcher::submit_core(std::shared_ptr<detail::job_core> core, job_options options,
+bool dispatcher::submit_core(std::shared_ptr<detail::job_core>& core, job_options options,
                              const std::chrono::steady_clock::time_point* deadline, bool block) {
     // The self-submission rule: our own jobs never wait for room.
     const bool take_slot = !state_->slots.is_nil() && detail::current_job_scope(*state_).job == 0;
@@ -166,7 +166,18 @@ bool dispatcher::submit_core(std::shared_ptr<detail::job_core> core, job_options
             if (got != chan_status::ok) return false;
         }
         core->id = state_->next_id.fetch_add(1, std::memory_order_relaxed);
-        state_->intake.send(detail::submission{std::move(core), std::move(options), detail::clock::now(), take_slot});
+        detail::submission sub{core, std::move(options), detail::clock::now(), take_slot};
+        if (sub.options.unique_key.empty()) {
+            state_->intake.send(std::move(sub));
+            return true;
+        }
+        // A unique key: the loop answers with the job that holds it (ours
+        // or the open one); it takes our slot token back if not ours.
+        chan<std::shared_ptr<detail::job_core>> reply(1);
+        std::optional<std::shared_ptr<detail::job_core>> holder =
+            detail::ask(*state_, detail::unique_submit_msg{std::move(sub), reply}, reply);
+        if (!holder || !*holder) throw detail::shut_down("submit");
+        core = std::move(*holder);
     } catch (const closed_channel_error&) {
         throw detail::shut_down("submit");
     }

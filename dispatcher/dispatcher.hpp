@@ -79,6 +79,11 @@
 //    enters the intake; the loop takes one out when such a job is handed to
 //    a worker or made final. A job submitting into its own dispatcher puts
 //    no token (it could wait for itself): it is admitted over the limit.
+// 12. Unique keys: a job with a unique key comes to the loop as a control
+//    message (its submitter needs the answer), not through the intake. The
+//    loop's key map holds exactly the keys of open jobs: a key enters with
+//    its job in take() and leaves in make_final(), before the job's core is
+//    let go. A duplicate never enters the table; its slot token comes out.
 #pragma once
 
 #include <chrono>
@@ -259,11 +264,20 @@ private:
         using T = typename detail::job_result_of<std::decay_t<F>>::type;
         auto core = std::make_shared<detail::job_fn<T, std::decay_t<F>>>(std::forward<F>(f));
         std::optional<job_handle<T>> h;
-        if (submit_core(core, std::move(options), deadline, block)) h = job_handle<T>(state_, std::move(core));
+        std::shared_ptr<detail::job_core> got = core;
+        if (!submit_core(got, std::move(options), deadline, block)) return h;
+        if (got == core) {
+            h = job_handle<T>(state_, std::move(core));
+        } else {  // the open job with the same unique key
+            auto same = std::dynamic_pointer_cast<detail::job_result<T>>(std::move(got));
+            if (!same) throw dispatcher_error(dispatcher_errc::key_conflict, "dispatcher: unique key taken by a job of another result type");
+            h = job_handle<T>(state_, std::move(same));
+        }
         return h;
     }
-    /// False: no room in the queue in time.
-    bool submit_core(std::shared_ptr<detail::job_core> core, job_options options,
+    /// False: no room in the queue in time. With a unique key taken, `core`
+    /// comes back as the open job's core.
+    bool submit_core(std::shared_ptr<detail::job_core>& core, job_options options,
                      const std::chrono::steady_clock::time_point* deadline, bool block);
     std::shared_ptr<detail::dispatcher_state> state_;
 };

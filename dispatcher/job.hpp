@@ -67,6 +67,13 @@ struct job_options {
     /// Not started before this time (submit_at / submit_after set it); the
     /// job is `scheduled` until then.
     std::chrono::steady_clock::time_point not_before{};
+    /// Empty: none. Otherwise at most one job with this key is open (queued,
+    /// scheduled, running or retrying) at a time: a submit while one is
+    /// returns that job's handle instead of a new job (asynq's Unique; its
+    /// options win, these are dropped). The key is free again once that job
+    /// is final. A handle's type must match: the same result type, else
+    /// dispatcher_error(key_conflict).
+    std::string unique_key{};
 };
 
 /// A snapshot of one job, from dispatcher::info(id) or job_handle::info().
@@ -102,6 +109,7 @@ enum class dispatcher_errc : unsigned char {
     shut_down,       // the dispatcher is shutting down or stopped (submit, shutdown twice)
     job_cancelled,   // get() on a cancelled job
     job_timed_out,   // get() on a timed-out job
+    key_conflict,    // submit with the unique key of an open job of another result type
 };
 
 class dispatcher_error : public std::runtime_error {

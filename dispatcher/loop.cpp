@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <type_traits>
+#include <unordered_map>
 #include <variant>
 
 #include <chan/select.hpp>
@@ -51,6 +52,7 @@ struct dispatcher_loop {
     std::size_t blocked = 0;     // workers whose job is blocked on another job
     std::size_t unfinished = 0;  // jobs taken from the intake, not final yet
     std::vector<wait_all_msg> waiters{};
+    std::unordered_map<std::string, job_id> unique_keys{};  // key -> its open job (job_options::unique_key)
     phase ph = phase::running;
     chan<submission> intake = s->intake;  // nil once closed and drained
     // Wakes the loop when the earliest scheduled or retrying job is due.
@@ -176,6 +178,7 @@ struct dispatcher_loop {
             r.cancel();  // release the context (Go's defer cancel())
             r.cancel = nullptr;
         }
+        if (!r.options.unique_key.empty()) unique_keys.erase(r.options.unique_key);  // free again
         std::shared_ptr<job_core> core = std::move(r.core);  // the handles keep theirs
         core->done.close();
         --unfinished;
@@ -419,6 +422,23 @@ struct dispatcher_loop {
         it->second.blocked = b;
         if (b) ++blocked;
         else --blocked;
+    }
+
+    void on(unique_submit_msg& m) {
+        std::shared_ptr<job_core> holder;
+        bool ours = false;
+        if (ph == phase::running) {
+            auto [it, fresh] = unique_keys.try_emplace(m.sub.options.unique_key, m.sub.core->id);
+            if (fresh) {
+                holder = m.sub.core;
+                ours = true;
+                take(std::move(m.sub));
+            } else {
+                holder = store->find(it->second)->core;  // open: it still has its core (make_final frees the key first)
+            }
+        }
+        if (!ours && m.sub.holds_slot) s->slots.try_recv();  // not queued: its submitter's token comes out
+        m.reply.send(std::move(holder));
     }
 
     void on(metrics_msg& m) { m.reply.send(metrics()); }

@@ -105,8 +105,15 @@ struct metrics_msg {
 struct events_msg {
     chan<chan<dispatcher_event>> reply;
 };
+/// A submission with a unique key: it needs an answer (the job that holds
+/// the key), so it goes through the control channel, not the intake.
+struct unique_submit_msg {
+    submission sub;
+    chan<std::shared_ptr<job_core>> reply;  // null: refused (a shutdown has begun)
+};
 using control_msg = std::variant<query_msg, cancel_msg, add_workers_msg, quit_worker_msg, quit_all_msg,
-                                 list_workers_msg, wait_all_msg, shutdown_msg, blocked_msg, metrics_msg, events_msg>;
+                                 list_workers_msg, wait_all_msg, shutdown_msg, blocked_msg, metrics_msg, events_msg,
+                                 unique_submit_msg>;
 
 struct dispatcher_state {
     static constexpr std::size_t intake_capacity = 256;
