@@ -84,6 +84,13 @@
 //    loop's key map holds exactly the keys of open jobs: a key enters with
 //    its job in take() and leaves in make_final(), before the job's core is
 //    let go. A duplicate never enters the table; its slot token comes out.
+// 13. Groups (job_group.hpp): the loop keeps each group's open count and
+//    first error. A job joins its group in take() and leaves it in
+//    make_final(), so a group wait (answered after the intake is drained,
+//    invariant 7) counts every job submitted into the group before it. The
+//    first job that does not succeed sets the group's error, once; with
+//    cancel_on_error it then cancels the group's open jobs and every later
+//    one on arrival.
 #pragma once
 
 #include <chrono>
@@ -153,6 +160,16 @@ struct dispatcher_event {
     std::chrono::steady_clock::time_point at{};
     std::string error;  // failed, retrying, cancelled, timed_out: why
 };
+
+namespace detail {
+/// The group a submission joins (job_group); id 0: none.
+struct group_ref {
+    std::uint64_t id = 0;
+    bool cancel_on_error = false;
+};
+}  // namespace detail
+
+class job_group;
 
 class dispatcher {
 public:
@@ -259,13 +276,15 @@ public:
     bool wait_stopped_for(std::chrono::steady_clock::duration d) const;
 
 private:
+    friend class job_group;
     template <class F>
-    auto submit_with(F&& f, job_options options, const std::chrono::steady_clock::time_point* deadline, bool block) {
+    auto submit_with(F&& f, job_options options, const std::chrono::steady_clock::time_point* deadline, bool block,
+                     detail::group_ref group = {}) {
         using T = typename detail::job_result_of<std::decay_t<F>>::type;
         auto core = std::make_shared<detail::job_fn<T, std::decay_t<F>>>(std::forward<F>(f));
         std::optional<job_handle<T>> h;
         std::shared_ptr<detail::job_core> got = core;
-        if (!submit_core(got, std::move(options), deadline, block)) return h;
+        if (!submit_core(got, std::move(options), deadline, block, group)) return h;
         if (got == core) {
             h = job_handle<T>(state_, std::move(core));
         } else {  // the open job with the same unique key
@@ -278,7 +297,7 @@ private:
     /// False: no room in the queue in time. With a unique key taken, `core`
     /// comes back as the open job's core.
     bool submit_core(std::shared_ptr<detail::job_core>& core, job_options options,
-                     const std::chrono::steady_clock::time_point* deadline, bool block);
+                     const std::chrono::steady_clock::time_point* deadline, bool block, detail::group_ref group);
     std::shared_ptr<detail::dispatcher_state> state_;
 };
 

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -32,6 +33,7 @@ struct job_record {
     cancel_func cancel;             // set while the job runs
     bool cancel_requested = false;  // cancel(id) or a shutdown now reached it while queued or running
     bool holds_slot = false;        // counts against the bounded queue until a worker takes it
+    std::uint64_t group = 0;        // its job_group (0: none)
 };
 
 class job_store {

@@ -35,6 +35,16 @@ struct worker_rec {
     bool blocked = false;   // its job waits on another job (a worker is lent meanwhile)
 };
 
+/// A job_group's record (invariant 13).
+struct group_rec {
+    std::vector<job_id> jobs;  // submitted into it and maybe open (cleared whenever none is)
+    std::size_t open = 0;      // of those, not final
+    bool cancel_on_error = false;
+    bool failed = false;       // a job of it did not succeed; `first` is its error
+    std::exception_ptr first;
+    std::vector<chan<std::exception_ptr>> waiters;  // capacity 1 each
+};
+
 std::exception_ptr ended_error(dispatcher_errc c, job_id id, const char* how) {
     return std::make_exception_ptr(dispatcher_error(c, "dispatcher: job " + std::to_string(id) + " " + how));
 }
@@ -53,6 +63,7 @@ struct dispatcher_loop {
     std::size_t unfinished = 0;  // jobs taken from the intake, not final yet
     std::vector<wait_all_msg> waiters{};
     std::unordered_map<std::string, job_id> unique_keys{};  // key -> its open job (job_options::unique_key)
+    std::unordered_map<std::uint64_t, group_rec> groups{};  // job_group records, until forgotten
     phase ph = phase::running;
     chan<submission> intake = s->intake;  // nil once closed and drained
     // Wakes the loop when the earliest scheduled or retrying job is due.
@@ -100,6 +111,7 @@ struct dispatcher_loop {
             events.close();
             s->final_events = events;
         }
+        for (auto& [id, g] : groups) s->final_group_errors.emplace(id, g.first);
         s->final_store = std::move(store);
         s->stopped.close();
         s->control.close();
@@ -120,12 +132,54 @@ struct dispatcher_loop {
         r.options = std::move(m.options);
         r.core = std::move(m.core);
         r.holds_slot = m.holds_slot;
+        r.group = m.group.id;
         const job_id id = r.info.id;
         store->add(std::move(r));
         ++unfinished;
         ++totals.submitted;
-        emit(*store->find(id));
-        if (ph == phase::stopping) cancel_queued(*store->find(id));
+        job_record& in = *store->find(id);
+        emit(in);
+        if (ph == phase::stopping) {
+            join_group(in, m.group);
+            cancel_queued(in);
+        } else if (join_group(in, m.group)) {
+            request_cancel(in);  // its group failed already and cancels on error
+        }
+    }
+
+    /// Counts job r into its group (if any); true if the group has failed
+    /// and cancels on error.
+    bool join_group(job_record& r, group_ref ref) {
+        if (ref.id == 0) return false;
+        group_rec& g = groups[ref.id];
+        g.cancel_on_error = ref.cancel_on_error;
+        g.jobs.push_back(r.info.id);
+        ++g.open;
+        return g.failed && g.cancel_on_error;
+    }
+
+    /// Job r of a group has just become final with state st and `error`: the first failure is kept and may cancel the rest; the
+    /// waiters are answered once none is open.
+    void leave_group(const job_record& r, job_state st, const std::exception_ptr& error) {
+        auto it = groups.find(r.group);
+        if (it == groups.end()) return;  // forgotten
+        group_rec& g = it->second;
+        --g.open;
+        if (st != job_state::succeeded && !g.failed) {
+            g.failed = true;
+            g.first = error;
+            // Cancelling others nests make_final -> leave_group for them;
+            // they find `failed` set, so this runs once. The last of them
+            // clears `jobs` under this loop: indices, not iterators.
+            if (g.cancel_on_error)
+                for (std::size_t i = 0; i < g.jobs.size(); ++i)
+                    if (job_record* o = store->find(g.jobs[i]); o && !is_final(o->info.state)) request_cancel(*o);
+        }
+        if (g.open == 0) {
+            g.jobs.clear();
+            for (auto& w : g.waiters) w.send(g.first);  // capacity 1: never blocks
+            g.waiters.clear();
+        }
     }
 
     void drain_intake() {
@@ -173,7 +227,7 @@ struct dispatcher_loop {
         count_final(st);
         emit(r);
         r.core->outcome = st;
-        r.core->error = std::move(error);
+        r.core->error = error;
         if (r.cancel) {
             r.cancel();  // release the context (Go's defer cancel())
             r.cancel = nullptr;
@@ -182,6 +236,8 @@ struct dispatcher_loop {
         std::shared_ptr<job_core> core = std::move(r.core);  // the handles keep theirs
         core->done.close();
         --unfinished;
+        // After `done`: a group waiter that is answered finds the job final.
+        if (r.group != 0) leave_group(r, st, error);
     }
 
     /// A failed or timed-out run: true if the job was put back to wait for
@@ -440,6 +496,14 @@ struct dispatcher_loop {
         if (!ours && m.sub.holds_slot) s->slots.try_recv();  // not queued: its submitter's token comes out
         m.reply.send(std::move(holder));
     }
+
+    void on(group_wait_msg& m) {
+        group_rec& g = groups[m.group];  // intake drained first (invariant 7): its jobs are counted
+        if (g.open == 0) m.reply.send(g.first);
+        else g.waiters.push_back(std::move(m.reply));
+    }
+
+    void on(group_forget_msg& m) { groups.erase(m.group); }
 
     void on(metrics_msg& m) { m.reply.send(metrics()); }
 

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -29,6 +30,7 @@ struct submission {
     job_options options;
     clock::time_point submitted;
     bool holds_slot = false;  // it put a token in `slots` (bounded queue)
+    group_ref group{};        // job_group::submit
 };
 
 /// Loop -> worker, on the worker's own work channel: run this job.
@@ -111,9 +113,19 @@ struct unique_submit_msg {
     submission sub;
     chan<std::shared_ptr<job_core>> reply;  // null: refused (a shutdown has begun)
 };
+/// job_group::wait(): answered with the group's first error once none of
+/// its jobs is open.
+struct group_wait_msg {
+    std::uint64_t group;
+    chan<std::exception_ptr> reply;
+};
+/// ~job_group: the loop drops the group's record (its open jobs go on).
+struct group_forget_msg {
+    std::uint64_t group;
+};
 using control_msg = std::variant<query_msg, cancel_msg, add_workers_msg, quit_worker_msg, quit_all_msg,
                                  list_workers_msg, wait_all_msg, shutdown_msg, blocked_msg, metrics_msg, events_msg,
-                                 unique_submit_msg>;
+                                 unique_submit_msg, group_wait_msg, group_forget_msg>;
 
 struct dispatcher_state {
     static constexpr std::size_t intake_capacity = 256;
@@ -131,11 +143,13 @@ struct dispatcher_state {
     chan<control_msg> control;                  // unbuffered; closed by the loop as it ends
     chan<unit> stopped;                         // closed by the loop as it ends
     std::atomic<job_id> next_id{1};
+    std::atomic<std::uint64_t> next_group{1};
 
     // Written by the loop before it closes `stopped`; read-only afterwards.
     std::unique_ptr<job_store> final_store;
     dispatcher_metrics final_metrics;
     chan<dispatcher_event> final_events = chan<dispatcher_event>::nil();
+    std::unordered_map<std::uint64_t, std::exception_ptr> final_group_errors;  // groups not forgotten
 };
 
 /// The goroutine bodies (named types: they show in goroutine_dump()).
