@@ -143,7 +143,7 @@ cancel_result cancel_job(dispatcher_state& s, job_id id) {
 }  // namespace detail
 
 dispatcher::dispatcher(dispatcher_options options)
-    : state_(std::make_shared<detail::dispatcher_state>(options.queue_limit)) {
+    : state_(std::make_shared<detail::dispatcher_state>(options)) {
     std::unique_ptr<job_store> store = options.store ? std::move(options.store) : make_memory_store();
     detail::start_loop(state_, std::move(store), options.workers);
 }

@@ -91,11 +91,19 @@
 //    first job that does not succeed sets the group's error, once; with
 //    cancel_on_error it then cancels the group's open jobs and every later
 //    one on arrival.
+// 14. Supervision: a worker's loop catches whatever escapes it and reports
+//    `died` as its last message (so invariant 8 holds for dead workers too).
+//    By invariant 4 the loop then knows the job it held: one it had not
+//    reported started goes back to the queue (it never ran); one it had
+//    is a failed attempt (retried per its options, else failed with
+//    worker_died). The replacement is balance()'s, as for any missing
+//    worker; past the restart intensity the loop shuts down now instead.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <memory>
 #include <optional>
@@ -121,6 +129,18 @@ struct dispatcher_options {
     std::size_t queue_limit = 0;
     /// Where jobs wait and their records live; null: make_memory_store().
     std::unique_ptr<job_store> store{};
+    /// Supervision (OTP's restart intensity): a worker that dies (an
+    /// exception escaping its loop, never a job's: those fail the job) is
+    /// replaced, at most `max_restarts` times within any `restart_period`.
+    /// One death more and the dispatcher gives up: it says so (event
+    /// supervisor_gave_up, metrics().gave_up) and shuts down now, as an
+    /// OTP supervisor exits, so every job still gets a final state.
+    std::size_t max_restarts = 5;
+    std::chrono::steady_clock::duration restart_period = std::chrono::seconds(10);
+    /// Tests only: called by a worker holding job `job`, right before it
+    /// reports the start (`started` false) and right after the job returned
+    /// (true). What it throws escapes the worker's loop: the worker dies.
+    std::function<void(worker_id, job_id, bool started)> test_fault{};
 };
 
 /// How a worker quits or the dispatcher shuts down: `graceful` finishes the
@@ -144,6 +164,9 @@ struct dispatcher_metrics {
     double finished_per_second = 0;    // final jobs / time since the start
     /// Run time of the last (up to 4096) jobs that ran to a verdict.
     std::chrono::steady_clock::duration run_time_p50{}, run_time_p99{};
+    // Supervision (dispatcher_options::max_restarts).
+    std::uint64_t worker_deaths = 0, worker_restarts = 0;
+    bool gave_up = false;  // past the restart intensity: the dispatcher shut down
 };
 
 /// One change the event channel reports (dispatcher::events()).
@@ -152,6 +175,8 @@ struct dispatcher_event {
         job,            // job `job` entered `state` (queued, scheduled, running, retrying, or final)
         worker_started, // worker `worker` started
         worker_quit,    // worker `worker` quit
+        worker_died,    // worker `worker` died (`error`: what escaped its loop)
+        supervisor_gave_up,  // past the restart intensity: shutting down now (`error`: why)
     };
     kind what = kind::job;
     job_id job = 0;

@@ -110,6 +110,7 @@ enum class dispatcher_errc : unsigned char {
     job_cancelled,   // get() on a cancelled job
     job_timed_out,   // get() on a timed-out job
     key_conflict,    // submit with the unique key of an open job of another result type
+    worker_died,     // get() on a job whose worker died while running it
 };
 
 class dispatcher_error : public std::runtime_error {

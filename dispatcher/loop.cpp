@@ -59,6 +59,7 @@ struct dispatcher_loop {
     std::map<worker_id, worker_rec> workers{};  // live workers (until they report quit)
     std::deque<worker_id> idle{};               // may hold stale ids: check worker_rec::idle
     worker_id next_worker = 1;
+    std::deque<clock::time_point> restarts{};  // supervision: restarts within the last restart_period
     std::size_t blocked = 0;     // workers whose job is blocked on another job
     std::size_t unfinished = 0;  // jobs taken from the intake, not final yet
     std::vector<wait_all_msg> waiters{};
@@ -197,9 +198,9 @@ struct dispatcher_loop {
         pending.push_back(dispatcher_event{dispatcher_event::kind::job, r.info.id, r.info.worker, r.info.state,
                                            clock::now(), r.info.error});
     }
-    void emit_worker(dispatcher_event::kind k, worker_id w) {
+    void emit_worker(dispatcher_event::kind k, worker_id w, std::string why = {}) {
         if (events.is_nil()) return;
-        pending.push_back(dispatcher_event{k, 0, w, job_state::queued, clock::now(), {}});
+        pending.push_back(dispatcher_event{k, 0, w, job_state::queued, clock::now(), std::move(why)});
     }
 
     void count_final(job_state st) {
@@ -366,6 +367,10 @@ struct dispatcher_loop {
             emit_worker(dispatcher_event::kind::worker_quit, rep.worker);
             return;
         }
+        if (rep.kind == status_kind::died) {
+            on_death(rep);
+            return;
+        }
         job_record& r = *store->find(rep.job);
         if (rep.kind == status_kind::started) {
             r.info.state = job_state::running;
@@ -396,6 +401,62 @@ struct dispatcher_loop {
                            rep.ran ? "cancelled while running" : "cancelled before it ran", rep.at);
                 break;
         }
+    }
+
+    // ---- supervision ----
+
+    /// A worker died: settle its job, then replace it (balance() does, as
+    /// for any missing worker) unless past the restart intensity.
+    void on_death(const status_report& rep) {
+        auto it = workers.find(rep.worker);
+        const worker_rec w = it->second;
+        workers.erase(it);
+        if (w.blocked) --blocked;
+        ++totals.worker_deaths;
+        emit_worker(dispatcher_event::kind::worker_died, rep.worker, rep.error_text);
+        if (w.job != 0) settle_orphan(*store->find(w.job), rep);
+        if (w.quitting || ph == phase::stopping) return;  // it was going anyway: nothing to replace
+        // OTP's intensity: at most max_restarts restarts in any restart_period.
+        while (!restarts.empty() && rep.at - restarts.front() > s->restart_period) restarts.pop_front();
+        if (restarts.size() >= s->max_restarts) {
+            give_up(rep);
+            return;
+        }
+        restarts.push_back(rep.at);
+        ++totals.worker_restarts;
+    }
+
+    /// The job a dead worker held: never lost, never run twice unless its
+    /// retries say so.
+    void settle_orphan(job_record& r, const status_report& rep) {
+        const std::string why = "worker " + std::to_string(rep.worker) + " died: " + rep.error_text;
+        if (r.cancel_requested) {
+            make_final(r, job_state::cancelled, ended_error(dispatcher_errc::job_cancelled, r.info.id, "was cancelled"),
+                       "cancelled; " + why, rep.at);
+        } else if (r.info.state != job_state::running) {
+            // Died before the start: the job never ran. Back in the queue,
+            // as a retry due now (no attempt counted).
+            r.cancel();
+            r.cancel = nullptr;
+            r.info.state = job_state::retrying;
+            r.info.error = why;
+            r.due = rep.at;
+            store->schedule(r);
+            emit(r);
+        } else if (!retry(r, why, rep.at)) {  // it ran: a failed attempt
+            make_final(r, job_state::failed,
+                       ended_error(dispatcher_errc::worker_died, r.info.id, ("lost its worker: " + why).c_str()), why,
+                       rep.at);
+        }
+    }
+
+    /// Past the restart intensity: no more restarts; shut down now so
+    /// every job still gets its final state (as an OTP supervisor exits).
+    void give_up(const status_report& rep) {
+        totals.gave_up = true;
+        emit_worker(dispatcher_event::kind::supervisor_gave_up, rep.worker,
+                    "more than " + std::to_string(s->max_restarts) + " worker restarts within the restart period");
+        begin_shutdown(true);
     }
 
     // ---- control messages ----
@@ -462,12 +523,16 @@ struct dispatcher_loop {
             m.reply.send(!m.first);
             return;
         }
+        begin_shutdown(m.now);
+        m.reply.send(true);
+    }
+
+    void begin_shutdown(bool now) {
         s->intake.close();  // later submits fail; what is buffered still comes (intake -> nil when drained)
         if (!s->slots.is_nil()) s->slots.close();  // blocked submitters fail; tokens in it still come out
         drain_intake();
         ph = phase::draining;
-        if (m.now) stop_now();
-        m.reply.send(true);
+        if (now) stop_now();
     }
 
     void on(blocked_msg& m) {

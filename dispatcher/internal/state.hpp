@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,15 +50,15 @@ struct worker_registration {
 };
 
 /// Worker -> loop, on the status channel.
-enum class status_kind : unsigned char { started, succeeded, failed, cancelled, timed_out, quit };
+enum class status_kind : unsigned char { started, succeeded, failed, cancelled, timed_out, quit, died };
 struct status_report {
     status_kind kind = status_kind::quit;
     worker_id worker = 0;
-    job_id job = 0;  // 0 for quit
+    job_id job = 0;  // 0 for quit and died (the loop knows a dead worker's job)
     clock::time_point at{};
     bool ran = true;             // false: its context was done before it started; it never ran
     std::exception_ptr error{};  // failed
-    std::string error_text{};    // failed
+    std::string error_text{};    // failed, died
 };
 
 // Client -> loop, on the control channel; each with its own reply channel
@@ -130,7 +131,11 @@ using control_msg = std::variant<query_msg, cancel_msg, add_workers_msg, quit_wo
 struct dispatcher_state {
     static constexpr std::size_t intake_capacity = 256;
 
-    explicit dispatcher_state(std::size_t queue_limit) : slots(queue_limit == 0 ? chan<unit>::nil() : chan<unit>(queue_limit)) {}
+    explicit dispatcher_state(const dispatcher_options& o)
+        : slots(o.queue_limit == 0 ? chan<unit>::nil() : chan<unit>(o.queue_limit)),
+          max_restarts(o.max_restarts),
+          restart_period(o.restart_period),
+          test_fault(o.test_fault) {}
 
     chan<submission> intake{intake_capacity};  // closed by the loop when a shutdown begins
     // The bounded queue's semaphore (nil: unbounded): a submitter puts a
@@ -143,6 +148,10 @@ struct dispatcher_state {
     chan<control_msg> control;                  // unbuffered; closed by the loop as it ends
     chan<unit> stopped;                         // closed by the loop as it ends
     std::atomic<job_id> next_id{1};
+    // Set at construction, read-only afterwards.
+    const std::size_t max_restarts;
+    const clock::duration restart_period;
+    const std::function<void(worker_id, job_id, bool)> test_fault;
     std::atomic<std::uint64_t> next_group{1};
 
     // Written by the loop before it closes `stopped`; read-only afterwards.
@@ -152,6 +161,12 @@ struct dispatcher_state {
     std::unordered_map<std::uint64_t, std::exception_ptr> final_group_errors;  // groups not forgotten
 };
 
+/// The job the calling goroutine runs as a worker of `s`, if any (0: none).
+struct job_scope {
+    const dispatcher_state* s = nullptr;
+    worker_id worker = 0;
+    job_id job = 0;
+};
 /// The goroutine bodies (named types: they show in goroutine_dump()).
 struct dispatcher_loop;
 struct worker_loop {
@@ -160,17 +175,12 @@ struct worker_loop {
     chan<work_item> work;  // capacity 1: the loop's send never blocks
     chan<unit> quit;       // capacity 1: likewise
     void operator()();
+    void serve(job_scope& scope);  // until told to quit; may throw (the worker died)
 };
 
 /// Starts the loop goroutine for a new dispatcher.
 void start_loop(std::shared_ptr<dispatcher_state> s, std::unique_ptr<job_store> store, std::size_t workers);
 
-/// The job the calling goroutine runs as a worker of `s`, if any (0: none).
-struct job_scope {
-    const dispatcher_state* s = nullptr;
-    worker_id worker = 0;
-    job_id job = 0;
-};
 job_scope current_job_scope(const dispatcher_state& s) noexcept;
 void set_job_scope(job_scope* scope);
 
