@@ -133,8 +133,9 @@ cancel_result cancel_job(dispatcher_state& s, job_id id) {
     std::optional<std::optional<cancel_result>> r = ask(s, cancel_msg{id, reply}, reply);
     if (!r) {
         // Stopped: every job in the table is final.
-        if (!frozen_info(s, id)) throw unknown_job(id);
-        return cancel_result::already_final;
+        const job_record* rec = s.final_store->find(id);
+        if (!rec) throw unknown_job(id);
+        return rec->cancel_requested ? cancel_result::already_cancelled : cancel_result::already_final;
     }
     if (!*r) throw unknown_job(id);
     return **r;

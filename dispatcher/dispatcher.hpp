@@ -137,6 +137,11 @@ struct dispatcher_options {
     /// OTP supervisor exits, so every job still gets a final state.
     std::size_t max_restarts = 5;
     std::chrono::steady_clock::duration restart_period = std::chrono::seconds(10);
+    /// The event channel (events()) from construction on, so no event is
+    /// missed however late events() is first called; undelivered events
+    /// wait in the loop meanwhile (memory grows if nobody reads). Off:
+    /// events() reports what happens from its first call on.
+    bool events_from_start = false;
     /// Tests only: called by a worker holding job `job`, right before it
     /// reports the start (`started` false) and right after the job returned
     /// (true). What it throws escapes the worker's loop: the worker dies.
@@ -278,14 +283,22 @@ public:
     /// time. A graceful shutdown that times out is escalated to now (then
     /// false is returned without waiting further). From inside one of the
     /// dispatcher's own jobs it only starts the shutdown and returns false.
-    /// Throws dispatcher_error(shut_down) if a shutdown began before.
+    /// Escalation: shutdown(now) while a graceful shutdown runs (another
+    /// thread waits in it) turns it into a shutdown now and waits like it;
+    /// both return true once stopped. Any other shutdown after the first
+    /// throws dispatcher_error(shut_down).
+    ///
+    ///   std::thread t([&] { d.shutdown(); });      // graceful: drains the queue
+    ///   if (impatient) d.shutdown(stop_mode::now);  // cancels the rest; t returns too
     bool shutdown(stop_mode m = stop_mode::graceful,
                   std::chrono::steady_clock::duration timeout = std::chrono::steady_clock::duration::max());
     /// The numbers now (asks the loop; after the stop, the last ones).
     dispatcher_metrics metrics() const;
 
     /// The event channel: every job state change and worker start / quit
-    /// from now on, in the order the loop saw them. Range over it:
+    /// from the first events() call on (from the start with
+    /// dispatcher_options::events_from_start), in the order the loop saw
+    /// them. Range over it:
     ///
     ///   csp::go([ev = d.events()] { for (auto e : ev) log(e); });
     ///

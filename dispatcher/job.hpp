@@ -122,12 +122,16 @@ private:
     dispatcher_errc code_;
 };
 
-/// What cancel(id) did.
+/// What cancel(id) did. The two "already" answers are told apart by
+/// whether a cancel reached the job first, not by whether it is final yet:
+/// asking twice always answers already_cancelled, before and after the job
+/// ends and after the dispatcher stopped.
 enum class cancel_result : unsigned char {
-    cancelled,          // it was queued: it never runs, it is cancelled now
+    cancelled,          // it was waiting (queued, scheduled, retrying): it never runs, it is cancelled now
     cancelling,         // it runs: its context is cancelled; it ends cancelled when it returns
-    already_cancelled,  // cancel was asked before (it is or will be cancelled)
-    already_final,      // it had already ended (succeeded, failed, cancelled, timed out)
+    already_cancelled,  // a cancel reached it before (cancel(), shutdown or quit now, its group):
+                        // it is or will be cancelled
+    already_final,      // it had ended otherwise: succeeded, failed or timed out
 };
 const char* to_string(cancel_result r) noexcept;
 

@@ -66,6 +66,7 @@ struct dispatcher_loop {
     std::unordered_map<std::string, job_id> unique_keys{};  // key -> its open job (job_options::unique_key)
     std::unordered_map<std::uint64_t, group_rec> groups{};  // job_group records, until forgotten
     phase ph = phase::running;
+    bool now_begun = false;  // a shutdown now (or an escalation to it) has begun
     chan<submission> intake = s->intake;  // nil once closed and drained
     // Wakes the loop when the earliest scheduled or retrying job is due.
     std::unique_ptr<timer> wake = std::make_unique<timer>(clock::duration::zero());
@@ -74,7 +75,7 @@ struct dispatcher_loop {
     // Events (dispatcher::events()): nil until someone asks; undelivered
     // ones wait in `pending` and go out through a send case of the select,
     // so a slow reader never blocks the loop (invariant 2).
-    chan<dispatcher_event> events = chan<dispatcher_event>::nil();
+    chan<dispatcher_event> events = s->events_from_start ? make_events() : chan<dispatcher_event>::nil();
     std::deque<dispatcher_event> pending{};
 
     // Metrics.
@@ -265,8 +266,8 @@ struct dispatcher_loop {
 
     /// Asks a job that is not final to end cancelled.
     cancel_result request_cancel(job_record& r) {
+        if (r.cancel_requested) return cancel_result::already_cancelled;  // final or not (cancel_result)
         if (is_final(r.info.state)) return cancel_result::already_final;
-        if (r.cancel_requested) return cancel_result::already_cancelled;
         r.cancel_requested = true;
         if (!r.cancel) {  // still queued: it never runs (invariant 6)
             cancel_queued(r);
@@ -519,8 +520,12 @@ struct dispatcher_loop {
 
     void on(shutdown_msg& m) {
         if (ph != phase::running) {
-            if (!m.first && m.now) stop_now();  // escalation
-            m.reply.send(!m.first);
+            // A shutdown has begun. Now after graceful is the escalation
+            // (shutdown(now) while a graceful one runs, or its timeout);
+            // anything else from shutdown() is a second shutdown: refused.
+            const bool escalation = m.now && !now_begun;
+            if (escalation) stop_now();
+            m.reply.send(!m.first || escalation);
             return;
         }
         begin_shutdown(m.now);
@@ -572,8 +577,10 @@ struct dispatcher_loop {
 
     void on(metrics_msg& m) { m.reply.send(metrics()); }
 
+    static chan<dispatcher_event> make_events() { return chan<dispatcher_event>(1024); }
+
     void on(events_msg& m) {
-        if (events.is_nil()) events = chan<dispatcher_event>(1024);
+        if (events.is_nil()) events = make_events();
         m.reply.send(events);
     }
 
@@ -606,6 +613,7 @@ struct dispatcher_loop {
     }
 
     void stop_now() {
+        now_begun = true;
         if (ph == phase::stopping) return;
         ph = phase::stopping;
         drain_intake();

@@ -135,7 +135,8 @@ struct dispatcher_state {
         : slots(o.queue_limit == 0 ? chan<unit>::nil() : chan<unit>(o.queue_limit)),
           max_restarts(o.max_restarts),
           restart_period(o.restart_period),
-          test_fault(o.test_fault) {}
+          test_fault(o.test_fault),
+          events_from_start(o.events_from_start) {}
 
     chan<submission> intake{intake_capacity};  // closed by the loop when a shutdown begins
     // The bounded queue's semaphore (nil: unbounded): a submitter puts a
@@ -152,6 +153,7 @@ struct dispatcher_state {
     const std::size_t max_restarts;
     const clock::duration restart_period;
     const std::function<void(worker_id, job_id, bool)> test_fault;
+    const bool events_from_start;
     std::atomic<std::uint64_t> next_group{1};
 
     // Written by the loop before it closes `stopped`; read-only afterwards.
