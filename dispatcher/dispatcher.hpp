@@ -21,11 +21,11 @@
 //                               loop when a shutdown begins, so a later
 //                               submit fails with dispatcher_errc::shut_down.
 //   workers  worker -> loop     "I am idle, here is my work channel", sent
-//                               every time a worker becomes idle.
+//                               every time a worker becomes idle (buffered).
 //   work     loop -> a worker   one per worker, capacity 1: the job to run.
 //   quit     loop -> a worker   one per worker, capacity 1: stop now.
 //   status   worker -> loop     started / succeeded / failed / cancelled /
-//                               timed_out / quit.
+//                               timed_out / quit / died (buffered).
 //   control  clients -> loop    queries and commands, each carrying its own
 //                               reply channel (capacity 1).
 //   stopped  loop -> all        closed when the loop has ended.
@@ -48,10 +48,13 @@
 //    select over work and quit. The loop hands it exactly one of: a job (on
 //    work) or a quit (on quit). So a worker never finds a job and a quit
 //    together, and a quit never strands a job.
-// 4. workers and status are unbuffered: a worker's messages reach the loop
-//    in the order it sent them (started, then its verdict, then its next
-//    registration), so the loop never sees a worker idle while its job is
-//    open.
+// 4. workers and status are buffered: a worker never waits for the loop to
+//    take a report. A worker sends, in this order: started, its verdict (on
+//    status, one FIFO: started comes first), then its next registration (on
+//    workers, which may overtake status in the loop's select). So the loop,
+//    given a registration from a worker whose job is still open, first
+//    takes the reports buffered on status: the verdict is among them, as it
+//    was sent first. The loop never sees a worker idle while its job is open.
 // 5. Final states: only the loop makes a job final, once: it writes the
 //    outcome into the job's core and then closes the job's `done` channel.
 //    Handles read the outcome only after seeing `done` closed. The worker

@@ -152,6 +152,7 @@ struct job_core {
     job_id id = 0;
     chan<unit> done;  // closed by the loop when the job reaches its final state
     job_state outcome = job_state::queued;
+    bool takes_context = false;  // the function takes a const context&
     std::exception_ptr error;  // failed: the job's exception; cancelled/timed_out: the dispatcher_error get() throws
 
     job_core() = default;
@@ -171,7 +172,7 @@ struct job_result<void> : job_core {};
 
 template <class T, class F>
 struct job_fn final : job_result<T> {
-    explicit job_fn(F f) : fn(std::move(f)) {}
+    explicit job_fn(F f) : fn(std::move(f)) { this->takes_context = std::is_invocable_v<F&, const context&>; }
     F fn;
     void run(const context& ctx) override {
         if constexpr (std::is_void_v<T>) {

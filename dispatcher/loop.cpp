@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <unordered_map>
 #include <variant>
@@ -57,6 +58,7 @@ struct dispatcher_loop {
     std::size_t target;  // workers wanted, not counting those lent to blocked jobs
 
     std::map<worker_id, worker_rec> workers{};  // live workers (until they report quit)
+    std::size_t live = 0;                       // of those, not quitting
     std::deque<worker_id> idle{};               // may hold stale ids: check worker_rec::idle
     worker_id next_worker = 1;
     std::deque<clock::time_point> restarts{};  // supervision: restarts within the last restart_period
@@ -101,6 +103,7 @@ struct dispatcher_loop {
                        drain_intake();  // invariant 7
                        std::visit([this](auto& msg) { on(msg); }, *m);
                    }));
+            take_ready();
             after_event();
         }
         // Invariant 8: every worker has quit, nothing can reach us any more.
@@ -121,7 +124,7 @@ struct dispatcher_loop {
 
     // ---- jobs ----
 
-    void take(submission m) {
+    void take(submission&& m) {
         job_record r;
         r.info.id = m.core->id;
         r.info.name = std::move(m.options.name);
@@ -135,11 +138,9 @@ struct dispatcher_loop {
         r.core = std::move(m.core);
         r.holds_slot = m.holds_slot;
         r.group = m.group.id;
-        const job_id id = r.info.id;
-        store->add(std::move(r));
+        job_record& in = store->add(std::move(r));
         ++unfinished;
         ++totals.submitted;
-        job_record& in = *store->find(id);
         emit(in);
         if (ph == phase::stopping) {
             join_group(in, m.group);
@@ -181,6 +182,35 @@ struct dispatcher_loop {
             g.jobs.clear();
             for (auto& w : g.waiters) w.send(g.first);  // capacity 1: never blocks
             g.waiters.clear();
+        }
+    }
+
+    /// Batching: after the select's one message, takes what else already
+    /// waits on the intake, status and worker channels without blocking
+    /// (bounded, so control messages and timers still get their turn), so
+    /// the bookkeeping of after_event() and the select itself are paid once
+    /// per batch, not once per message.
+    void take_ready() {
+        for (int round = 0; round < 64; ++round) {
+            bool any = false;
+            if (recv_result<status_report> r = s->status.try_recv(); r.status == chan_status::ok) {
+                on_status(std::move(*r));
+                any = true;
+            }
+            if (recv_result<worker_registration> r = s->workers.try_recv(); r.status == chan_status::ok) {
+                on_idle(*r);
+                any = true;
+            }
+            if (!intake.is_nil()) {
+                recv_result<submission> m = intake.try_recv();
+                if (m.status == chan_status::ok) {
+                    take(std::move(*m));
+                    any = true;
+                } else if (m.status == chan_status::closed) {
+                    intake = chan<submission>::nil();
+                }
+            }
+            if (!any) return;
         }
     }
 
@@ -230,10 +260,7 @@ struct dispatcher_loop {
         emit(r);
         r.core->outcome = st;
         r.core->error = error;
-        if (r.cancel) {
-            r.cancel();  // release the context (Go's defer cancel())
-            r.cancel = nullptr;
-        }
+        release_worker_part(r);
         if (!r.options.unique_key.empty()) unique_keys.erase(r.options.unique_key);  // free again
         std::shared_ptr<job_core> core = std::move(r.core);  // the handles keep theirs
         core->done.close();
@@ -250,8 +277,7 @@ struct dispatcher_loop {
         r.info.state = job_state::retrying;
         r.info.error = std::move(error_text);
         r.due = at + (r.options.backoff ? r.options.backoff(nth) : sidekiq_backoff(nth));
-        r.cancel();  // release this attempt's context; the next gets a new one
-        r.cancel = nullptr;
+        release_worker_part(r);  // this attempt's context; the next gets a new one
         store->schedule(r);
         ++totals.retries;
         emit(r);
@@ -269,12 +295,24 @@ struct dispatcher_loop {
         if (r.cancel_requested) return cancel_result::already_cancelled;  // final or not (cancel_result)
         if (is_final(r.info.state)) return cancel_result::already_final;
         r.cancel_requested = true;
-        if (!r.cancel) {  // still queued: it never runs (invariant 6)
+        if (!r.handed) {  // still queued: it never runs (invariant 6)
             cancel_queued(r);
             return cancel_result::cancelled;
         }
-        r.cancel();  // handed to a worker: its verdict comes back; the loop makes it cancelled
+        // Handed to a worker: its verdict comes back; the loop makes it
+        // cancelled. A job that takes no context cannot be told; it runs on.
+        if (r.cancel) r.cancel();
         return cancel_result::cancelling;
+    }
+
+    /// The job is no longer with a worker: release its context (Go's defer
+    /// cancel()).
+    void release_worker_part(job_record& r) {
+        r.handed = false;
+        if (r.cancel) {
+            r.cancel();
+            r.cancel = nullptr;
+        }
     }
 
     /// Hands queued jobs to idle workers, highest priority first.
@@ -290,8 +328,12 @@ struct dispatcher_loop {
             if (w == 0) return;
             job_record* r = store->next_ready();
             worker_rec& wr = workers.at(w);
-            auto [ctx, cancel] = with_cancel(background());
-            r->cancel = std::move(cancel);
+            // A context only for a job that can see it (it takes one, or
+            // its timeout needs one): most tiny jobs take none.
+            context ctx;
+            if (r->core->takes_context || r->options.timeout > clock::duration::zero())
+                std::tie(ctx, r->cancel) = with_cancel(background());
+            r->handed = true;
             release_slot(*r);
             r->info.worker = w;
             wr.idle = false;
@@ -307,11 +349,13 @@ struct dispatcher_loop {
         worker_rec& w = workers[id];
         w.work = chan<work_item>(1);
         w.quit = chan<unit>(1);
+        ++live;
         go(worker_loop{s, id, w.work, w.quit});
         emit_worker(dispatcher_event::kind::worker_started, id);
     }
 
     void tell_quit(worker_id id, worker_rec& w, bool now) {
+        if (!w.quitting) --live;
         w.quitting = true;
         if (w.idle) {
             w.idle = false;  // its id in idle_ goes stale
@@ -323,21 +367,20 @@ struct dispatcher_loop {
         (void)id;
     }
 
-    std::size_t active() const {
-        return static_cast<std::size_t>(
-            std::count_if(workers.begin(), workers.end(), [](const auto& w) { return !w.second.quitting; }));
-    }
+    std::size_t active() const { return live; }
 
     /// Keeps `target` workers plus one per blocked job (invariant 9) while
     /// jobs may still come; retires idle workers first when there are too many.
     void balance() {
         if (ph == phase::stopping) {
+            if (live == 0) return;
             for (auto& [id, w] : workers)
                 if (!w.quitting) tell_quit(id, w, false);
             return;
         }
         const std::size_t want = target == 0 ? 0 : target + blocked;
         std::size_t have = active();
+        if (have == want) return;  // the usual case: O(1)
         for (; have < want; ++have) spawn();
         for (int pass = 0; have > want && pass < 3; ++pass)
             for (auto& [id, w] : workers) {
@@ -352,6 +395,13 @@ struct dispatcher_loop {
 
     void on_idle(const worker_registration& reg) {
         worker_rec& w = workers.at(reg.worker);
+        // Invariant 4: its verdict went into `status` before this
+        // registration; take the buffered reports until it is in.
+        while (w.job != 0) {
+            recv_result<status_report> r = s->status.try_recv();
+            if (r.status != chan_status::ok) break;  // cannot happen (invariant 4)
+            on_status(std::move(*r));
+        }
         w.work = reg.work;
         w.job = 0;
         if (w.quitting) {
@@ -362,7 +412,7 @@ struct dispatcher_loop {
         idle.push_back(reg.worker);
     }
 
-    void on_status(status_report rep) {
+    void on_status(status_report&& rep) {
         if (rep.kind == status_kind::quit) {
             workers.erase(rep.worker);
             emit_worker(dispatcher_event::kind::worker_quit, rep.worker);
@@ -412,6 +462,7 @@ struct dispatcher_loop {
         auto it = workers.find(rep.worker);
         const worker_rec w = it->second;
         workers.erase(it);
+        if (!w.quitting) --live;
         if (w.blocked) --blocked;
         ++totals.worker_deaths;
         emit_worker(dispatcher_event::kind::worker_died, rep.worker, rep.error_text);
@@ -437,8 +488,7 @@ struct dispatcher_loop {
         } else if (r.info.state != job_state::running) {
             // Died before the start: the job never ran. Back in the queue,
             // as a retry due now (no attempt counted).
-            r.cancel();
-            r.cancel = nullptr;
+            release_worker_part(r);
             r.info.state = job_state::retrying;
             r.info.error = why;
             r.due = rep.at;
@@ -625,7 +675,8 @@ struct dispatcher_loop {
     // ---- after every event ----
 
     void after_event() {
-        store->promote_due(clock::now(), [this](job_record& r) { emit(r); });
+        if (const auto due = store->next_due(); due && *due <= clock::now())
+            store->promote_due(clock::now(), [this](job_record& r) { emit(r); });
         dispatch();
         arm_wake();
         // A graceful shutdown is done once nothing can come and nothing is open.

@@ -144,8 +144,10 @@ struct dispatcher_state {
     // job leaves the queue. Closed by the loop when a shutdown begins, so
     // blocked submitters fail then.
     chan<unit> slots;
-    chan<worker_registration> workers;          // unbuffered: see the ordering invariant
-    chan<status_report> status;                 // unbuffered: see the ordering invariant
+    // Buffered: a worker never waits for the loop to take a report (see
+    // invariant 4 for their order).
+    chan<worker_registration> workers{intake_capacity};
+    chan<status_report> status{intake_capacity};
     chan<control_msg> control;                  // unbuffered; closed by the loop as it ends
     chan<unit> stopped;                         // closed by the loop as it ends
     std::atomic<job_id> next_id{1};
