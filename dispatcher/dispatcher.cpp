@@ -156,7 +156,7 @@ dispatcher::~dispatcher() {
     state_->stopped.recv();
 }
 
-bool dispatcher::submit_core(std::shared_ptr<detail::job_core>& core, job_options options,
+bool dispatcher::submit_core(std::shared_ptr<detail::job_core>& core, job_options&& options,
                              const std::chrono::steady_clock::time_point* deadline, bool block,
                              detail::group_ref group) {
     // The self-submission rule: our own jobs never wait for room.

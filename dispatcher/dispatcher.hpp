@@ -319,7 +319,7 @@ public:
 private:
     friend class job_group;
     template <class F>
-    auto submit_with(F&& f, job_options options, const std::chrono::steady_clock::time_point* deadline, bool block,
+    auto submit_with(F&& f, job_options&& options, const std::chrono::steady_clock::time_point* deadline, bool block,
                      detail::group_ref group = {}) {
         using T = typename detail::job_result_of<std::decay_t<F>>::type;
         auto core = std::make_shared<detail::job_fn<T, std::decay_t<F>>>(std::forward<F>(f));
@@ -337,7 +337,7 @@ private:
     }
     /// False: no room in the queue in time. With a unique key taken, `core`
     /// comes back as the open job's core.
-    bool submit_core(std::shared_ptr<detail::job_core>& core, job_options options,
+    bool submit_core(std::shared_ptr<detail::job_core>& core, job_options&& options,
                      const std::chrono::steady_clock::time_point* deadline, bool block, detail::group_ref group);
     std::shared_ptr<detail::dispatcher_state> state_;
 };

@@ -89,20 +89,26 @@ struct dispatcher_loop {
     void operator()() {
         balance();
         while (!(ph != phase::running && intake.is_nil() && workers.empty())) {
-            select(case_recv(intake,
-                             [this](std::optional<submission> m) {
-                                 if (m) take(std::move(*m));
-                                 else intake = chan<submission>::nil();
-                             }),
-                   case_recv(s->workers, [this](std::optional<worker_registration> r) { on_idle(*r); }),
-                   case_recv(s->status, [this](std::optional<status_report>&& r) { on_status(std::move(*r)); }),
-                   case_recv(wake->c, [this](std::optional<clock::time_point>) { wake_at.reset(); }),
-                   case_send(pending.empty() ? chan<dispatcher_event>::nil() : events,
-                             pending.empty() ? dispatcher_event{} : pending.front(), [this] { pending.pop_front(); }),
-                   case_recv(s->control, [this](std::optional<control_msg> m) {
-                       drain_intake();  // invariant 7
-                       std::visit([this](auto& msg) { on(msg); }, *m);
-                   }));
+            auto submitted = case_recv(intake, [this](std::optional<submission> m) {
+                if (m) take(std::move(*m));
+                else intake = chan<submission>::nil();
+            });
+            auto registered = case_recv(s->workers, [this](std::optional<worker_registration> r) { on_idle(*r); });
+            auto reported = case_recv(s->status, [this](std::optional<status_report>&& r) { on_status(std::move(*r)); });
+            auto asked = case_recv(s->control, [this](std::optional<control_msg> m) {
+                drain_intake();  // invariant 7
+                std::visit([this](auto& msg) { on(msg); }, *m);
+            });
+            // The timer and the event cases only when they can fire: a
+            // select costs per case, and this one runs about once per job.
+            if (wake_at || !pending.empty())
+                select(submitted, registered, reported,
+                       case_recv(wake->c, [this](std::optional<clock::time_point>) { wake_at.reset(); }),
+                       case_send(pending.empty() ? chan<dispatcher_event>::nil() : events,
+                                 pending.empty() ? dispatcher_event{} : pending.front(), [this] { pending.pop_front(); }),
+                       asked);
+            else
+                select(submitted, registered, reported, asked);
             take_ready();
             after_event();
         }
@@ -186,32 +192,25 @@ struct dispatcher_loop {
     }
 
     /// Batching: after the select's one message, takes what else already
-    /// waits on the intake, status and worker channels without blocking
-    /// (bounded, so control messages and timers still get their turn), so
+    /// waits on the status, worker and intake channels without blocking, so
     /// the bookkeeping of after_event() and the select itself are paid once
-    /// per batch, not once per message.
+    /// per batch, not once per message. Bounded by what the buffers hold,
+    /// so control messages and timers still get their turn.
     void take_ready() {
-        for (int round = 0; round < 64; ++round) {
-            bool any = false;
-            if (recv_result<status_report> r = s->status.try_recv(); r.status == chan_status::ok) {
-                on_status(std::move(*r));
-                any = true;
-            }
-            if (recv_result<worker_registration> r = s->workers.try_recv(); r.status == chan_status::ok) {
-                on_idle(*r);
-                any = true;
-            }
-            if (!intake.is_nil()) {
-                recv_result<submission> m = intake.try_recv();
-                if (m.status == chan_status::ok) {
-                    take(std::move(*m));
-                    any = true;
-                } else if (m.status == chan_status::closed) {
-                    intake = chan<submission>::nil();
-                }
-            }
-            if (!any) return;
+        // One pass, each channel until it is empty (an empty try costs a
+        // lock: one per channel per batch). What arrives meanwhile (other
+        // threads) wakes the select at once.
+        for (;;) {
+            recv_result<status_report> r = s->status.try_recv();
+            if (r.status != chan_status::ok) break;
+            on_status(std::move(*r));
         }
+        for (;;) {
+            recv_result<worker_registration> r = s->workers.try_recv();
+            if (r.status != chan_status::ok) break;
+            on_idle(*r);
+        }
+        drain_intake();
     }
 
     void drain_intake() {
