@@ -2,6 +2,7 @@
 // the loop (dispatcher/loop.cpp) or a wait on a job's `done` channel. See
 // the invariants in dispatcher.hpp.
 #include <dispatcher/dispatcher.hpp>
+#include <dispatcher/job_group.hpp>
 
 #include <fiber/deadline.hpp>
 #include <random>
@@ -132,8 +133,9 @@ cancel_result cancel_job(dispatcher_state& s, job_id id) {
     std::optional<std::optional<cancel_result>> r = ask(s, cancel_msg{id, reply}, reply);
     if (!r) {
         // Stopped: every job in the table is final.
-        if (!frozen_info(s, id)) throw unknown_job(id);
-        return cancel_result::already_final;
+        const job_record* rec = s.final_store->find(id);
+        if (!rec) throw unknown_job(id);
+        return rec->cancel_requested ? cancel_result::already_cancelled : cancel_result::already_final;
     }
     if (!*r) throw unknown_job(id);
     return **r;
@@ -142,7 +144,7 @@ cancel_result cancel_job(dispatcher_state& s, job_id id) {
 }  // namespace detail
 
 dispatcher::dispatcher(dispatcher_options options)
-    : state_(std::make_shared<detail::dispatcher_state>(options.queue_limit)) {
+    : state_(std::make_shared<detail::dispatcher_state>(options)) {
     std::unique_ptr<job_store> store = options.store ? std::move(options.store) : make_memory_store();
     detail::start_loop(state_, std::move(store), options.workers);
 }
@@ -154,8 +156,9 @@ dispatcher::~dispatcher() {
     state_->stopped.recv();
 }
 
-bool dispatcher::submit_core(std::shared_ptr<detail::job_core> core, job_options options,
-                             const std::chrono::steady_clock::time_point* deadline, bool block) {
+bool dispatcher::submit_core(std::shared_ptr<detail::job_core>& core, job_options&& options,
+                             const std::chrono::steady_clock::time_point* deadline, bool block,
+                             detail::group_ref group) {
     // The self-submission rule: our own jobs never wait for room.
     const bool take_slot = !state_->slots.is_nil() && detail::current_job_scope(*state_).job == 0;
     try {
@@ -166,7 +169,18 @@ bool dispatcher::submit_core(std::shared_ptr<detail::job_core> core, job_options
             if (got != chan_status::ok) return false;
         }
         core->id = state_->next_id.fetch_add(1, std::memory_order_relaxed);
-        state_->intake.send(detail::submission{std::move(core), std::move(options), detail::clock::now(), take_slot});
+        detail::submission sub{core, std::move(options), detail::clock::now(), take_slot, group};
+        if (sub.options.unique_key.empty()) {
+            state_->intake.send(std::move(sub));
+            return true;
+        }
+        // A unique key: the loop answers with the job that holds it (ours
+        // or the open one); it takes our slot token back if not ours.
+        chan<std::shared_ptr<detail::job_core>> reply(1);
+        std::optional<std::shared_ptr<detail::job_core>> holder =
+            detail::ask(*state_, detail::unique_submit_msg{std::move(sub), reply}, reply);
+        if (!holder || !*holder) throw detail::shut_down("submit");
+        core = std::move(*holder);
     } catch (const closed_channel_error&) {
         throw detail::shut_down("submit");
     }
@@ -254,6 +268,26 @@ bool dispatcher::stopped() const { return state_->stopped.try_recv().status == c
 bool dispatcher::wait_stopped_for(std::chrono::steady_clock::duration d) const {
     const auto deadline = detail::deadline_after(d);
     return state_->stopped.recv_until(deadline).status == chan_status::closed;
+}
+
+job_group::job_group(dispatcher& d, group_options o)
+    : d_(&d), state_(d.state_), ref_{state_->next_group.fetch_add(1, std::memory_order_relaxed), o.cancel_on_error} {}
+
+job_group::~job_group() {
+    try {
+        state_->control.send(detail::control_msg(detail::group_forget_msg{ref_.id}));
+    } catch (const closed_channel_error&) {
+        // Stopped: the loop's records are frozen, nothing to drop.
+    }
+}
+
+std::exception_ptr job_group::wait() {
+    detail::lend_worker lend(*state_);
+    chan<std::exception_ptr> reply(1);
+    if (auto first = detail::ask(*state_, detail::group_wait_msg{ref_.id, reply}, reply)) return *first;
+    // Stopped: every job is final; the group's first error was kept.
+    auto it = state_->final_group_errors.find(ref_.id);
+    return it == state_->final_group_errors.end() ? nullptr : it->second;
 }
 
 }  // namespace csp

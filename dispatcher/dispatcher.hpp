@@ -21,11 +21,11 @@
 //                               loop when a shutdown begins, so a later
 //                               submit fails with dispatcher_errc::shut_down.
 //   workers  worker -> loop     "I am idle, here is my work channel", sent
-//                               every time a worker becomes idle.
+//                               every time a worker becomes idle (buffered).
 //   work     loop -> a worker   one per worker, capacity 1: the job to run.
 //   quit     loop -> a worker   one per worker, capacity 1: stop now.
 //   status   worker -> loop     started / succeeded / failed / cancelled /
-//                               timed_out / quit.
+//                               timed_out / quit / died (buffered).
 //   control  clients -> loop    queries and commands, each carrying its own
 //                               reply channel (capacity 1).
 //   stopped  loop -> all        closed when the loop has ended.
@@ -48,10 +48,13 @@
 //    select over work and quit. The loop hands it exactly one of: a job (on
 //    work) or a quit (on quit). So a worker never finds a job and a quit
 //    together, and a quit never strands a job.
-// 4. workers and status are unbuffered: a worker's messages reach the loop
-//    in the order it sent them (started, then its verdict, then its next
-//    registration), so the loop never sees a worker idle while its job is
-//    open.
+// 4. workers and status are buffered: a worker never waits for the loop to
+//    take a report. A worker sends, in this order: started, its verdict (on
+//    status, one FIFO: started comes first), then its next registration (on
+//    workers, which may overtake status in the loop's select). So the loop,
+//    given a registration from a worker whose job is still open, first
+//    takes the reports buffered on status: the verdict is among them, as it
+//    was sent first. The loop never sees a worker idle while its job is open.
 // 5. Final states: only the loop makes a job final, once: it writes the
 //    outcome into the job's core and then closes the job's `done` channel.
 //    Handles read the outcome only after seeing `done` closed. The worker
@@ -79,11 +82,31 @@
 //    enters the intake; the loop takes one out when such a job is handed to
 //    a worker or made final. A job submitting into its own dispatcher puts
 //    no token (it could wait for itself): it is admitted over the limit.
+// 12. Unique keys: a job with a unique key comes to the loop as a control
+//    message (its submitter needs the answer), not through the intake. The
+//    loop's key map holds exactly the keys of open jobs: a key enters with
+//    its job in take() and leaves in make_final(), before the job's core is
+//    let go. A duplicate never enters the table; its slot token comes out.
+// 13. Groups (job_group.hpp): the loop keeps each group's open count and
+//    first error. A job joins its group in take() and leaves it in
+//    make_final(), so a group wait (answered after the intake is drained,
+//    invariant 7) counts every job submitted into the group before it. The
+//    first job that does not succeed sets the group's error, once; with
+//    cancel_on_error it then cancels the group's open jobs and every later
+//    one on arrival.
+// 14. Supervision: a worker's loop catches whatever escapes it and reports
+//    `died` as its last message (so invariant 8 holds for dead workers too).
+//    By invariant 4 the loop then knows the job it held: one it had not
+//    reported started goes back to the queue (it never ran); one it had
+//    is a failed attempt (retried per its options, else failed with
+//    worker_died). The replacement is balance()'s, as for any missing
+//    worker; past the restart intensity the loop shuts down now instead.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <memory>
 #include <optional>
@@ -109,6 +132,23 @@ struct dispatcher_options {
     std::size_t queue_limit = 0;
     /// Where jobs wait and their records live; null: make_memory_store().
     std::unique_ptr<job_store> store{};
+    /// Supervision (OTP's restart intensity): a worker that dies (an
+    /// exception escaping its loop, never a job's: those fail the job) is
+    /// replaced, at most `max_restarts` times within any `restart_period`.
+    /// One death more and the dispatcher gives up: it says so (event
+    /// supervisor_gave_up, metrics().gave_up) and shuts down now, as an
+    /// OTP supervisor exits, so every job still gets a final state.
+    std::size_t max_restarts = 5;
+    std::chrono::steady_clock::duration restart_period = std::chrono::seconds(10);
+    /// The event channel (events()) from construction on, so no event is
+    /// missed however late events() is first called; undelivered events
+    /// wait in the loop meanwhile (memory grows if nobody reads). Off:
+    /// events() reports what happens from its first call on.
+    bool events_from_start = false;
+    /// Tests only: called by a worker holding job `job`, right before it
+    /// reports the start (`started` false) and right after the job returned
+    /// (true). What it throws escapes the worker's loop: the worker dies.
+    std::function<void(worker_id, job_id, bool started)> test_fault{};
 };
 
 /// How a worker quits or the dispatcher shuts down: `graceful` finishes the
@@ -132,6 +172,9 @@ struct dispatcher_metrics {
     double finished_per_second = 0;    // final jobs / time since the start
     /// Run time of the last (up to 4096) jobs that ran to a verdict.
     std::chrono::steady_clock::duration run_time_p50{}, run_time_p99{};
+    // Supervision (dispatcher_options::max_restarts).
+    std::uint64_t worker_deaths = 0, worker_restarts = 0;
+    bool gave_up = false;  // past the restart intensity: the dispatcher shut down
 };
 
 /// One change the event channel reports (dispatcher::events()).
@@ -140,6 +183,8 @@ struct dispatcher_event {
         job,            // job `job` entered `state` (queued, scheduled, running, retrying, or final)
         worker_started, // worker `worker` started
         worker_quit,    // worker `worker` quit
+        worker_died,    // worker `worker` died (`error`: what escaped its loop)
+        supervisor_gave_up,  // past the restart intensity: shutting down now (`error`: why)
     };
     kind what = kind::job;
     job_id job = 0;
@@ -148,6 +193,16 @@ struct dispatcher_event {
     std::chrono::steady_clock::time_point at{};
     std::string error;  // failed, retrying, cancelled, timed_out: why
 };
+
+namespace detail {
+/// The group a submission joins (job_group); id 0: none.
+struct group_ref {
+    std::uint64_t id = 0;
+    bool cancel_on_error = false;
+};
+}  // namespace detail
+
+class job_group;
 
 class dispatcher {
 public:
@@ -231,14 +286,22 @@ public:
     /// time. A graceful shutdown that times out is escalated to now (then
     /// false is returned without waiting further). From inside one of the
     /// dispatcher's own jobs it only starts the shutdown and returns false.
-    /// Throws dispatcher_error(shut_down) if a shutdown began before.
+    /// Escalation: shutdown(now) while a graceful shutdown runs (another
+    /// thread waits in it) turns it into a shutdown now and waits like it;
+    /// both return true once stopped. Any other shutdown after the first
+    /// throws dispatcher_error(shut_down).
+    ///
+    ///   std::thread t([&] { d.shutdown(); });      // graceful: drains the queue
+    ///   if (impatient) d.shutdown(stop_mode::now);  // cancels the rest; t returns too
     bool shutdown(stop_mode m = stop_mode::graceful,
                   std::chrono::steady_clock::duration timeout = std::chrono::steady_clock::duration::max());
     /// The numbers now (asks the loop; after the stop, the last ones).
     dispatcher_metrics metrics() const;
 
     /// The event channel: every job state change and worker start / quit
-    /// from now on, in the order the loop saw them. Range over it:
+    /// from the first events() call on (from the start with
+    /// dispatcher_options::events_from_start), in the order the loop saw
+    /// them. Range over it:
     ///
     ///   csp::go([ev = d.events()] { for (auto e : ev) log(e); });
     ///
@@ -254,17 +317,28 @@ public:
     bool wait_stopped_for(std::chrono::steady_clock::duration d) const;
 
 private:
+    friend class job_group;
     template <class F>
-    auto submit_with(F&& f, job_options options, const std::chrono::steady_clock::time_point* deadline, bool block) {
+    auto submit_with(F&& f, job_options&& options, const std::chrono::steady_clock::time_point* deadline, bool block,
+                     detail::group_ref group = {}) {
         using T = typename detail::job_result_of<std::decay_t<F>>::type;
         auto core = std::make_shared<detail::job_fn<T, std::decay_t<F>>>(std::forward<F>(f));
         std::optional<job_handle<T>> h;
-        if (submit_core(core, std::move(options), deadline, block)) h = job_handle<T>(state_, std::move(core));
+        std::shared_ptr<detail::job_core> got = core;
+        if (!submit_core(got, std::move(options), deadline, block, group)) return h;
+        if (got == core) {
+            h = job_handle<T>(state_, std::move(core));
+        } else {  // the open job with the same unique key
+            auto same = std::dynamic_pointer_cast<detail::job_result<T>>(std::move(got));
+            if (!same) throw dispatcher_error(dispatcher_errc::key_conflict, "dispatcher: unique key taken by a job of another result type");
+            h = job_handle<T>(state_, std::move(same));
+        }
         return h;
     }
-    /// False: no room in the queue in time.
-    bool submit_core(std::shared_ptr<detail::job_core> core, job_options options,
-                     const std::chrono::steady_clock::time_point* deadline, bool block);
+    /// False: no room in the queue in time. With a unique key taken, `core`
+    /// comes back as the open job's core.
+    bool submit_core(std::shared_ptr<detail::job_core>& core, job_options&& options,
+                     const std::chrono::steady_clock::time_point* deadline, bool block, detail::group_ref group);
     std::shared_ptr<detail::dispatcher_state> state_;
 };
 

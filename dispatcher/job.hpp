@@ -67,6 +67,13 @@ struct job_options {
     /// Not started before this time (submit_at / submit_after set it); the
     /// job is `scheduled` until then.
     std::chrono::steady_clock::time_point not_before{};
+    /// Empty: none. Otherwise at most one job with this key is open (queued,
+    /// scheduled, running or retrying) at a time: a submit while one is
+    /// returns that job's handle instead of a new job (asynq's Unique; its
+    /// options win, these are dropped). The key is free again once that job
+    /// is final. A handle's type must match: the same result type, else
+    /// dispatcher_error(key_conflict).
+    std::string unique_key{};
 };
 
 /// A snapshot of one job, from dispatcher::info(id) or job_handle::info().
@@ -102,6 +109,8 @@ enum class dispatcher_errc : unsigned char {
     shut_down,       // the dispatcher is shutting down or stopped (submit, shutdown twice)
     job_cancelled,   // get() on a cancelled job
     job_timed_out,   // get() on a timed-out job
+    key_conflict,    // submit with the unique key of an open job of another result type
+    worker_died,     // get() on a job whose worker died while running it
 };
 
 class dispatcher_error : public std::runtime_error {
@@ -113,12 +122,16 @@ private:
     dispatcher_errc code_;
 };
 
-/// What cancel(id) did.
+/// What cancel(id) did. The two "already" answers are told apart by
+/// whether a cancel reached the job first, not by whether it is final yet:
+/// asking twice always answers already_cancelled, before and after the job
+/// ends and after the dispatcher stopped.
 enum class cancel_result : unsigned char {
-    cancelled,          // it was queued: it never runs, it is cancelled now
+    cancelled,          // it was waiting (queued, scheduled, retrying): it never runs, it is cancelled now
     cancelling,         // it runs: its context is cancelled; it ends cancelled when it returns
-    already_cancelled,  // cancel was asked before (it is or will be cancelled)
-    already_final,      // it had already ended (succeeded, failed, cancelled, timed out)
+    already_cancelled,  // a cancel reached it before (cancel(), shutdown or quit now, its group):
+                        // it is or will be cancelled
+    already_final,      // it had ended otherwise: succeeded, failed or timed out
 };
 const char* to_string(cancel_result r) noexcept;
 
@@ -139,6 +152,7 @@ struct job_core {
     job_id id = 0;
     chan<unit> done;  // closed by the loop when the job reaches its final state
     job_state outcome = job_state::queued;
+    bool takes_context = false;  // the function takes a const context&
     std::exception_ptr error;  // failed: the job's exception; cancelled/timed_out: the dispatcher_error get() throws
 
     job_core() = default;
@@ -158,7 +172,7 @@ struct job_result<void> : job_core {};
 
 template <class T, class F>
 struct job_fn final : job_result<T> {
-    explicit job_fn(F f) : fn(std::move(f)) {}
+    explicit job_fn(F f) : fn(std::move(f)) { this->takes_context = std::is_invocable_v<F&, const context&>; }
     F fn;
     void run(const context& ctx) override {
         if constexpr (std::is_void_v<T>) {

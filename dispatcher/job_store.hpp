@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -29,19 +30,21 @@ struct job_record {
     std::shared_ptr<detail::job_core> core;
     job_options options;  // name and priority are in info too
     std::chrono::steady_clock::time_point due{};  // scheduled or retrying: when it becomes queued
-    cancel_func cancel;             // set while the job runs
+    cancel_func cancel;             // while with a worker: cancels its context (if it has one)
+    bool handed = false;            // handed to a worker, verdict not yet in
     bool cancel_requested = false;  // cancel(id) or a shutdown now reached it while queued or running
     bool holds_slot = false;        // counts against the bounded queue until a worker takes it
+    std::uint64_t group = 0;        // its job_group (0: none)
 };
 
 class job_store {
 public:
     virtual ~job_store() = default;
 
-    /// Adds a new job. Its id is new to the store. State queued: it goes to
-    /// the back of the ready queue of its priority; scheduled: it waits
-    /// until `due`.
-    virtual void add(job_record r) = 0;
+    /// Adds a new job and returns its record. Its id is new to the store.
+    /// State queued: it goes to the back of the ready queue of its
+    /// priority; scheduled: it waits until `due`.
+    virtual job_record& add(job_record&& r) = 0;
     /// Puts a job that ran back to wait until `due` (state retrying).
     virtual void schedule(job_record& r) = 0;
     /// The earliest `due` of the waiting (scheduled or retrying) jobs.

@@ -6,7 +6,9 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <type_traits>
+#include <unordered_map>
 #include <variant>
 
 #include <chan/select.hpp>
@@ -34,6 +36,16 @@ struct worker_rec {
     bool blocked = false;   // its job waits on another job (a worker is lent meanwhile)
 };
 
+/// A job_group's record (invariant 13).
+struct group_rec {
+    std::vector<job_id> jobs;  // submitted into it and maybe open (cleared whenever none is)
+    std::size_t open = 0;      // of those, not final
+    bool cancel_on_error = false;
+    bool failed = false;       // a job of it did not succeed; `first` is its error
+    std::exception_ptr first;
+    std::vector<chan<std::exception_ptr>> waiters;  // capacity 1 each
+};
+
 std::exception_ptr ended_error(dispatcher_errc c, job_id id, const char* how) {
     return std::make_exception_ptr(dispatcher_error(c, "dispatcher: job " + std::to_string(id) + " " + how));
 }
@@ -46,12 +58,17 @@ struct dispatcher_loop {
     std::size_t target;  // workers wanted, not counting those lent to blocked jobs
 
     std::map<worker_id, worker_rec> workers{};  // live workers (until they report quit)
+    std::size_t live = 0;                       // of those, not quitting
     std::deque<worker_id> idle{};               // may hold stale ids: check worker_rec::idle
     worker_id next_worker = 1;
+    std::deque<clock::time_point> restarts{};  // supervision: restarts within the last restart_period
     std::size_t blocked = 0;     // workers whose job is blocked on another job
     std::size_t unfinished = 0;  // jobs taken from the intake, not final yet
     std::vector<wait_all_msg> waiters{};
+    std::unordered_map<std::string, job_id> unique_keys{};  // key -> its open job (job_options::unique_key)
+    std::unordered_map<std::uint64_t, group_rec> groups{};  // job_group records, until forgotten
     phase ph = phase::running;
+    bool now_begun = false;  // a shutdown now (or an escalation to it) has begun
     chan<submission> intake = s->intake;  // nil once closed and drained
     // Wakes the loop when the earliest scheduled or retrying job is due.
     std::unique_ptr<timer> wake = std::make_unique<timer>(clock::duration::zero());
@@ -60,7 +77,7 @@ struct dispatcher_loop {
     // Events (dispatcher::events()): nil until someone asks; undelivered
     // ones wait in `pending` and go out through a send case of the select,
     // so a slow reader never blocks the loop (invariant 2).
-    chan<dispatcher_event> events = chan<dispatcher_event>::nil();
+    chan<dispatcher_event> events = s->events_from_start ? make_events() : chan<dispatcher_event>::nil();
     std::deque<dispatcher_event> pending{};
 
     // Metrics.
@@ -72,20 +89,27 @@ struct dispatcher_loop {
     void operator()() {
         balance();
         while (!(ph != phase::running && intake.is_nil() && workers.empty())) {
-            select(case_recv(intake,
-                             [this](std::optional<submission> m) {
-                                 if (m) take(std::move(*m));
-                                 else intake = chan<submission>::nil();
-                             }),
-                   case_recv(s->workers, [this](std::optional<worker_registration> r) { on_idle(*r); }),
-                   case_recv(s->status, [this](std::optional<status_report>&& r) { on_status(std::move(*r)); }),
-                   case_recv(wake->c, [this](std::optional<clock::time_point>) { wake_at.reset(); }),
-                   case_send(pending.empty() ? chan<dispatcher_event>::nil() : events,
-                             pending.empty() ? dispatcher_event{} : pending.front(), [this] { pending.pop_front(); }),
-                   case_recv(s->control, [this](std::optional<control_msg> m) {
-                       drain_intake();  // invariant 7
-                       std::visit([this](auto& msg) { on(msg); }, *m);
-                   }));
+            auto submitted = case_recv(intake, [this](std::optional<submission> m) {
+                if (m) take(std::move(*m));
+                else intake = chan<submission>::nil();
+            });
+            auto registered = case_recv(s->workers, [this](std::optional<worker_registration> r) { on_idle(*r); });
+            auto reported = case_recv(s->status, [this](std::optional<status_report>&& r) { on_status(std::move(*r)); });
+            auto asked = case_recv(s->control, [this](std::optional<control_msg> m) {
+                drain_intake();  // invariant 7
+                std::visit([this](auto& msg) { on(msg); }, *m);
+            });
+            // The timer and the event cases only when they can fire: a
+            // select costs per case, and this one runs about once per job.
+            if (wake_at || !pending.empty())
+                select(submitted, registered, reported,
+                       case_recv(wake->c, [this](std::optional<clock::time_point>) { wake_at.reset(); }),
+                       case_send(pending.empty() ? chan<dispatcher_event>::nil() : events,
+                                 pending.empty() ? dispatcher_event{} : pending.front(), [this] { pending.pop_front(); }),
+                       asked);
+            else
+                select(submitted, registered, reported, asked);
+            take_ready();
             after_event();
         }
         // Invariant 8: every worker has quit, nothing can reach us any more.
@@ -98,6 +122,7 @@ struct dispatcher_loop {
             events.close();
             s->final_events = events;
         }
+        for (auto& [id, g] : groups) s->final_group_errors.emplace(id, g.first);
         s->final_store = std::move(store);
         s->stopped.close();
         s->control.close();
@@ -105,7 +130,7 @@ struct dispatcher_loop {
 
     // ---- jobs ----
 
-    void take(submission m) {
+    void take(submission&& m) {
         job_record r;
         r.info.id = m.core->id;
         r.info.name = std::move(m.options.name);
@@ -118,12 +143,74 @@ struct dispatcher_loop {
         r.options = std::move(m.options);
         r.core = std::move(m.core);
         r.holds_slot = m.holds_slot;
-        const job_id id = r.info.id;
-        store->add(std::move(r));
+        r.group = m.group.id;
+        job_record& in = store->add(std::move(r));
         ++unfinished;
         ++totals.submitted;
-        emit(*store->find(id));
-        if (ph == phase::stopping) cancel_queued(*store->find(id));
+        emit(in);
+        if (ph == phase::stopping) {
+            join_group(in, m.group);
+            cancel_queued(in);
+        } else if (join_group(in, m.group)) {
+            request_cancel(in);  // its group failed already and cancels on error
+        }
+    }
+
+    /// Counts job r into its group (if any); true if the group has failed
+    /// and cancels on error.
+    bool join_group(job_record& r, group_ref ref) {
+        if (ref.id == 0) return false;
+        group_rec& g = groups[ref.id];
+        g.cancel_on_error = ref.cancel_on_error;
+        g.jobs.push_back(r.info.id);
+        ++g.open;
+        return g.failed && g.cancel_on_error;
+    }
+
+    /// Job r of a group has just become final with state st and `error`: the first failure is kept and may cancel the rest; the
+    /// waiters are answered once none is open.
+    void leave_group(const job_record& r, job_state st, const std::exception_ptr& error) {
+        auto it = groups.find(r.group);
+        if (it == groups.end()) return;  // forgotten
+        group_rec& g = it->second;
+        --g.open;
+        if (st != job_state::succeeded && !g.failed) {
+            g.failed = true;
+            g.first = error;
+            // Cancelling others nests make_final -> leave_group for them;
+            // they find `failed` set, so this runs once. The last of them
+            // clears `jobs` under this loop: indices, not iterators.
+            if (g.cancel_on_error)
+                for (std::size_t i = 0; i < g.jobs.size(); ++i)
+                    if (job_record* o = store->find(g.jobs[i]); o && !is_final(o->info.state)) request_cancel(*o);
+        }
+        if (g.open == 0) {
+            g.jobs.clear();
+            for (auto& w : g.waiters) w.send(g.first);  // capacity 1: never blocks
+            g.waiters.clear();
+        }
+    }
+
+    /// Batching: after the select's one message, takes what else already
+    /// waits on the status, worker and intake channels without blocking, so
+    /// the bookkeeping of after_event() and the select itself are paid once
+    /// per batch, not once per message. Bounded by what the buffers hold,
+    /// so control messages and timers still get their turn.
+    void take_ready() {
+        // One pass, each channel until it is empty (an empty try costs a
+        // lock: one per channel per batch). What arrives meanwhile (other
+        // threads) wakes the select at once.
+        for (;;) {
+            recv_result<status_report> r = s->status.try_recv();
+            if (r.status != chan_status::ok) break;
+            on_status(std::move(*r));
+        }
+        for (;;) {
+            recv_result<worker_registration> r = s->workers.try_recv();
+            if (r.status != chan_status::ok) break;
+            on_idle(*r);
+        }
+        drain_intake();
     }
 
     void drain_intake() {
@@ -141,9 +228,9 @@ struct dispatcher_loop {
         pending.push_back(dispatcher_event{dispatcher_event::kind::job, r.info.id, r.info.worker, r.info.state,
                                            clock::now(), r.info.error});
     }
-    void emit_worker(dispatcher_event::kind k, worker_id w) {
+    void emit_worker(dispatcher_event::kind k, worker_id w, std::string why = {}) {
         if (events.is_nil()) return;
-        pending.push_back(dispatcher_event{k, 0, w, job_state::queued, clock::now(), {}});
+        pending.push_back(dispatcher_event{k, 0, w, job_state::queued, clock::now(), std::move(why)});
     }
 
     void count_final(job_state st) {
@@ -171,14 +258,14 @@ struct dispatcher_loop {
         count_final(st);
         emit(r);
         r.core->outcome = st;
-        r.core->error = std::move(error);
-        if (r.cancel) {
-            r.cancel();  // release the context (Go's defer cancel())
-            r.cancel = nullptr;
-        }
+        r.core->error = error;
+        release_worker_part(r);
+        if (!r.options.unique_key.empty()) unique_keys.erase(r.options.unique_key);  // free again
         std::shared_ptr<job_core> core = std::move(r.core);  // the handles keep theirs
         core->done.close();
         --unfinished;
+        // After `done`: a group waiter that is answered finds the job final.
+        if (r.group != 0) leave_group(r, st, error);
     }
 
     /// A failed or timed-out run: true if the job was put back to wait for
@@ -189,8 +276,7 @@ struct dispatcher_loop {
         r.info.state = job_state::retrying;
         r.info.error = std::move(error_text);
         r.due = at + (r.options.backoff ? r.options.backoff(nth) : sidekiq_backoff(nth));
-        r.cancel();  // release this attempt's context; the next gets a new one
-        r.cancel = nullptr;
+        release_worker_part(r);  // this attempt's context; the next gets a new one
         store->schedule(r);
         ++totals.retries;
         emit(r);
@@ -205,15 +291,27 @@ struct dispatcher_loop {
 
     /// Asks a job that is not final to end cancelled.
     cancel_result request_cancel(job_record& r) {
+        if (r.cancel_requested) return cancel_result::already_cancelled;  // final or not (cancel_result)
         if (is_final(r.info.state)) return cancel_result::already_final;
-        if (r.cancel_requested) return cancel_result::already_cancelled;
         r.cancel_requested = true;
-        if (!r.cancel) {  // still queued: it never runs (invariant 6)
+        if (!r.handed) {  // still queued: it never runs (invariant 6)
             cancel_queued(r);
             return cancel_result::cancelled;
         }
-        r.cancel();  // handed to a worker: its verdict comes back; the loop makes it cancelled
+        // Handed to a worker: its verdict comes back; the loop makes it
+        // cancelled. A job that takes no context cannot be told; it runs on.
+        if (r.cancel) r.cancel();
         return cancel_result::cancelling;
+    }
+
+    /// The job is no longer with a worker: release its context (Go's defer
+    /// cancel()).
+    void release_worker_part(job_record& r) {
+        r.handed = false;
+        if (r.cancel) {
+            r.cancel();
+            r.cancel = nullptr;
+        }
     }
 
     /// Hands queued jobs to idle workers, highest priority first.
@@ -229,8 +327,12 @@ struct dispatcher_loop {
             if (w == 0) return;
             job_record* r = store->next_ready();
             worker_rec& wr = workers.at(w);
-            auto [ctx, cancel] = with_cancel(background());
-            r->cancel = std::move(cancel);
+            // A context only for a job that can see it (it takes one, or
+            // its timeout needs one): most tiny jobs take none.
+            context ctx;
+            if (r->core->takes_context || r->options.timeout > clock::duration::zero())
+                std::tie(ctx, r->cancel) = with_cancel(background());
+            r->handed = true;
             release_slot(*r);
             r->info.worker = w;
             wr.idle = false;
@@ -246,11 +348,13 @@ struct dispatcher_loop {
         worker_rec& w = workers[id];
         w.work = chan<work_item>(1);
         w.quit = chan<unit>(1);
+        ++live;
         go(worker_loop{s, id, w.work, w.quit});
         emit_worker(dispatcher_event::kind::worker_started, id);
     }
 
     void tell_quit(worker_id id, worker_rec& w, bool now) {
+        if (!w.quitting) --live;
         w.quitting = true;
         if (w.idle) {
             w.idle = false;  // its id in idle_ goes stale
@@ -262,21 +366,20 @@ struct dispatcher_loop {
         (void)id;
     }
 
-    std::size_t active() const {
-        return static_cast<std::size_t>(
-            std::count_if(workers.begin(), workers.end(), [](const auto& w) { return !w.second.quitting; }));
-    }
+    std::size_t active() const { return live; }
 
     /// Keeps `target` workers plus one per blocked job (invariant 9) while
     /// jobs may still come; retires idle workers first when there are too many.
     void balance() {
         if (ph == phase::stopping) {
+            if (live == 0) return;
             for (auto& [id, w] : workers)
                 if (!w.quitting) tell_quit(id, w, false);
             return;
         }
         const std::size_t want = target == 0 ? 0 : target + blocked;
         std::size_t have = active();
+        if (have == want) return;  // the usual case: O(1)
         for (; have < want; ++have) spawn();
         for (int pass = 0; have > want && pass < 3; ++pass)
             for (auto& [id, w] : workers) {
@@ -291,6 +394,13 @@ struct dispatcher_loop {
 
     void on_idle(const worker_registration& reg) {
         worker_rec& w = workers.at(reg.worker);
+        // Invariant 4: its verdict went into `status` before this
+        // registration; take the buffered reports until it is in.
+        while (w.job != 0) {
+            recv_result<status_report> r = s->status.try_recv();
+            if (r.status != chan_status::ok) break;  // cannot happen (invariant 4)
+            on_status(std::move(*r));
+        }
         w.work = reg.work;
         w.job = 0;
         if (w.quitting) {
@@ -301,10 +411,14 @@ struct dispatcher_loop {
         idle.push_back(reg.worker);
     }
 
-    void on_status(status_report rep) {
+    void on_status(status_report&& rep) {
         if (rep.kind == status_kind::quit) {
             workers.erase(rep.worker);
             emit_worker(dispatcher_event::kind::worker_quit, rep.worker);
+            return;
+        }
+        if (rep.kind == status_kind::died) {
+            on_death(rep);
             return;
         }
         job_record& r = *store->find(rep.job);
@@ -337,6 +451,62 @@ struct dispatcher_loop {
                            rep.ran ? "cancelled while running" : "cancelled before it ran", rep.at);
                 break;
         }
+    }
+
+    // ---- supervision ----
+
+    /// A worker died: settle its job, then replace it (balance() does, as
+    /// for any missing worker) unless past the restart intensity.
+    void on_death(const status_report& rep) {
+        auto it = workers.find(rep.worker);
+        const worker_rec w = it->second;
+        workers.erase(it);
+        if (!w.quitting) --live;
+        if (w.blocked) --blocked;
+        ++totals.worker_deaths;
+        emit_worker(dispatcher_event::kind::worker_died, rep.worker, rep.error_text);
+        if (w.job != 0) settle_orphan(*store->find(w.job), rep);
+        if (w.quitting || ph == phase::stopping) return;  // it was going anyway: nothing to replace
+        // OTP's intensity: at most max_restarts restarts in any restart_period.
+        while (!restarts.empty() && rep.at - restarts.front() > s->restart_period) restarts.pop_front();
+        if (restarts.size() >= s->max_restarts) {
+            give_up(rep);
+            return;
+        }
+        restarts.push_back(rep.at);
+        ++totals.worker_restarts;
+    }
+
+    /// The job a dead worker held: never lost, never run twice unless its
+    /// retries say so.
+    void settle_orphan(job_record& r, const status_report& rep) {
+        const std::string why = "worker " + std::to_string(rep.worker) + " died: " + rep.error_text;
+        if (r.cancel_requested) {
+            make_final(r, job_state::cancelled, ended_error(dispatcher_errc::job_cancelled, r.info.id, "was cancelled"),
+                       "cancelled; " + why, rep.at);
+        } else if (r.info.state != job_state::running) {
+            // Died before the start: the job never ran. Back in the queue,
+            // as a retry due now (no attempt counted).
+            release_worker_part(r);
+            r.info.state = job_state::retrying;
+            r.info.error = why;
+            r.due = rep.at;
+            store->schedule(r);
+            emit(r);
+        } else if (!retry(r, why, rep.at)) {  // it ran: a failed attempt
+            make_final(r, job_state::failed,
+                       ended_error(dispatcher_errc::worker_died, r.info.id, ("lost its worker: " + why).c_str()), why,
+                       rep.at);
+        }
+    }
+
+    /// Past the restart intensity: no more restarts; shut down now so
+    /// every job still gets its final state (as an OTP supervisor exits).
+    void give_up(const status_report& rep) {
+        totals.gave_up = true;
+        emit_worker(dispatcher_event::kind::supervisor_gave_up, rep.worker,
+                    "more than " + std::to_string(s->max_restarts) + " worker restarts within the restart period");
+        begin_shutdown(true);
     }
 
     // ---- control messages ----
@@ -399,16 +569,24 @@ struct dispatcher_loop {
 
     void on(shutdown_msg& m) {
         if (ph != phase::running) {
-            if (!m.first && m.now) stop_now();  // escalation
-            m.reply.send(!m.first);
+            // A shutdown has begun. Now after graceful is the escalation
+            // (shutdown(now) while a graceful one runs, or its timeout);
+            // anything else from shutdown() is a second shutdown: refused.
+            const bool escalation = m.now && !now_begun;
+            if (escalation) stop_now();
+            m.reply.send(!m.first || escalation);
             return;
         }
+        begin_shutdown(m.now);
+        m.reply.send(true);
+    }
+
+    void begin_shutdown(bool now) {
         s->intake.close();  // later submits fail; what is buffered still comes (intake -> nil when drained)
         if (!s->slots.is_nil()) s->slots.close();  // blocked submitters fail; tokens in it still come out
         drain_intake();
         ph = phase::draining;
-        if (m.now) stop_now();
-        m.reply.send(true);
+        if (now) stop_now();
     }
 
     void on(blocked_msg& m) {
@@ -421,10 +599,37 @@ struct dispatcher_loop {
         else --blocked;
     }
 
+    void on(unique_submit_msg& m) {
+        std::shared_ptr<job_core> holder;
+        bool ours = false;
+        if (ph == phase::running) {
+            auto [it, fresh] = unique_keys.try_emplace(m.sub.options.unique_key, m.sub.core->id);
+            if (fresh) {
+                holder = m.sub.core;
+                ours = true;
+                take(std::move(m.sub));
+            } else {
+                holder = store->find(it->second)->core;  // open: it still has its core (make_final frees the key first)
+            }
+        }
+        if (!ours && m.sub.holds_slot) s->slots.try_recv();  // not queued: its submitter's token comes out
+        m.reply.send(std::move(holder));
+    }
+
+    void on(group_wait_msg& m) {
+        group_rec& g = groups[m.group];  // intake drained first (invariant 7): its jobs are counted
+        if (g.open == 0) m.reply.send(g.first);
+        else g.waiters.push_back(std::move(m.reply));
+    }
+
+    void on(group_forget_msg& m) { groups.erase(m.group); }
+
     void on(metrics_msg& m) { m.reply.send(metrics()); }
 
+    static chan<dispatcher_event> make_events() { return chan<dispatcher_event>(1024); }
+
     void on(events_msg& m) {
-        if (events.is_nil()) events = chan<dispatcher_event>(1024);
+        if (events.is_nil()) events = make_events();
         m.reply.send(events);
     }
 
@@ -457,6 +662,7 @@ struct dispatcher_loop {
     }
 
     void stop_now() {
+        now_begun = true;
         if (ph == phase::stopping) return;
         ph = phase::stopping;
         drain_intake();
@@ -468,7 +674,8 @@ struct dispatcher_loop {
     // ---- after every event ----
 
     void after_event() {
-        store->promote_due(clock::now(), [this](job_record& r) { emit(r); });
+        if (const auto due = store->next_due(); due && *due <= clock::now())
+            store->promote_due(clock::now(), [this](job_record& r) { emit(r); });
         dispatch();
         arm_wake();
         // A graceful shutdown is done once nothing can come and nothing is open.

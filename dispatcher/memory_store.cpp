@@ -1,12 +1,13 @@
-// The in-process job store: every record in a hash table (records never
-// move: node-based), one FIFO of ids per priority, and a min-heap of the
-// jobs waiting for a time (scheduled, retrying). A job cancelled while it
+// The in-process job store: every record in a table indexed by id (ids
+// are dense: the dispatcher counts them from 1), in chunks that never move,
+// one FIFO of ids per priority, and a min-heap of the jobs waiting for a
+// time (scheduled, retrying). A job cancelled while it
 // waits stays in its FIFO or heap and is skipped when it comes up (cheaper
 // than finding it in the middle).
 #include <array>
 #include <deque>
 #include <queue>
-#include <unordered_map>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -18,11 +19,15 @@ namespace {
 
 class memory_store final : public job_store {
 public:
-    void add(job_record r) override {
+    job_record& add(job_record&& r) override {
         const job_id id = r.info.id;
-        job_record& in = records_.emplace(id, std::move(r)).first->second;
+        const std::size_t chunk = static_cast<std::size_t>((id - 1) / chunk_size);
+        while (chunks_.size() <= chunk) chunks_.push_back(std::make_unique<job_record[]>(chunk_size));
+        job_record& in = chunks_[chunk][(id - 1) % chunk_size];
+        in = std::move(r);
         if (in.info.state == job_state::queued) make_ready(in);
         else schedule(in);
+        return in;
     }
 
     void schedule(job_record& r) override {
@@ -50,8 +55,11 @@ public:
     }
 
     job_record* find(job_id id) override {
-        auto it = records_.find(id);
-        return it == records_.end() ? nullptr : &it->second;
+        if (id == 0) return nullptr;
+        const std::size_t chunk = static_cast<std::size_t>((id - 1) / chunk_size);
+        if (chunk >= chunks_.size()) return nullptr;
+        job_record& r = chunks_[chunk][(id - 1) % chunk_size];
+        return r.info.id == id ? &r : nullptr;  // 0: an id never added (a hole)
     }
 
     job_record* next_ready() override {
@@ -76,7 +84,9 @@ public:
     }
 
     void for_each(const std::function<void(job_record&)>& f) override {
-        for (auto& [id, r] : records_) f(r);
+        for (auto& c : chunks_)
+            for (std::size_t i = 0; i < chunk_size; ++i)
+                if (c[i].info.id != 0) f(c[i]);
     }
 
 private:
@@ -86,7 +96,8 @@ private:
     }
 
     using due_entry = std::pair<std::chrono::steady_clock::time_point, job_id>;
-    std::unordered_map<job_id, job_record> records_;
+    static constexpr std::size_t chunk_size = 256;
+    std::vector<std::unique_ptr<job_record[]>> chunks_;  // record of id: chunks_[(id-1)/256][(id-1)%256]
     std::priority_queue<due_entry, std::vector<due_entry>, std::greater<>> waiting_;
     std::array<std::deque<job_id>, 3> ready_;  // indexed by job_priority
     std::size_t queued_ = 0;

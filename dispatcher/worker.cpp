@@ -32,6 +32,7 @@ void run_job(dispatcher_state& s, job_scope& scope, work_item w) {
         s.status.send(std::move(rep));
         return;
     }
+    if (s.test_fault) s.test_fault(scope.worker, id, false);
     const clock::time_point start = clock::now();
     s.status.send(status_report{status_kind::started, scope.worker, id, start});
     // The timeout counts from the start the loop records, so a timed-out
@@ -58,6 +59,7 @@ void run_job(dispatcher_state& s, job_scope& scope, work_item w) {
     rep.kind = verdict_of(w.ctx.err(), rep.kind);
     stop_timer();
     w = {};  // drop our references to the job before the loop finishes it
+    if (s.test_fault) s.test_fault(scope.worker, id, true);
     s.status.send(std::move(rep));
 }
 
@@ -66,17 +68,33 @@ void run_job(dispatcher_state& s, job_scope& scope, work_item w) {
 void worker_loop::operator()() {
     job_scope scope{s.get(), id, 0};
     set_job_scope(&scope);
+    status_report last{status_kind::quit, id, 0};
+    try {
+        serve(scope);
+    } catch (const std::exception& e) {
+        // Died (a bug in this loop; a job's exception never gets here): the
+        // loop knows our job, if any, and replaces us (supervision).
+        last.kind = status_kind::died;
+        last.error_text = e.what();
+    } catch (...) {
+        last.kind = status_kind::died;
+        last.error_text = "unknown exception";
+    }
+    set_job_scope(nullptr);
+    last.at = clock::now();
+    s->status.send(std::move(last));
+}
+
+void worker_loop::serve(job_scope& scope) {
     for (;;) {
         s->workers.send(worker_registration{id, work});
         std::optional<work_item> job;
         bool told_to_quit = false;
         select(case_recv(work, [&](std::optional<work_item> w) { job = std::move(w); }),
                case_recv(quit, [&](std::optional<unit>) { told_to_quit = true; }));
-        if (told_to_quit) break;
+        if (told_to_quit) return;
         run_job(*s, scope, std::move(*job));
     }
-    set_job_scope(nullptr);
-    s->status.send(status_report{status_kind::quit, id, 0, clock::now()});
 }
 
 }  // namespace csp::detail

@@ -7,9 +7,11 @@
 #include <chrono>
 #include <cstddef>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -29,6 +31,7 @@ struct submission {
     job_options options;
     clock::time_point submitted;
     bool holds_slot = false;  // it put a token in `slots` (bounded queue)
+    group_ref group{};        // job_group::submit
 };
 
 /// Loop -> worker, on the worker's own work channel: run this job.
@@ -47,15 +50,15 @@ struct worker_registration {
 };
 
 /// Worker -> loop, on the status channel.
-enum class status_kind : unsigned char { started, succeeded, failed, cancelled, timed_out, quit };
+enum class status_kind : unsigned char { started, succeeded, failed, cancelled, timed_out, quit, died };
 struct status_report {
     status_kind kind = status_kind::quit;
     worker_id worker = 0;
-    job_id job = 0;  // 0 for quit
+    job_id job = 0;  // 0 for quit and died (the loop knows a dead worker's job)
     clock::time_point at{};
     bool ran = true;             // false: its context was done before it started; it never ran
     std::exception_ptr error{};  // failed
-    std::string error_text{};    // failed
+    std::string error_text{};    // failed, died
 };
 
 // Client -> loop, on the control channel; each with its own reply channel
@@ -105,13 +108,35 @@ struct metrics_msg {
 struct events_msg {
     chan<chan<dispatcher_event>> reply;
 };
+/// A submission with a unique key: it needs an answer (the job that holds
+/// the key), so it goes through the control channel, not the intake.
+struct unique_submit_msg {
+    submission sub;
+    chan<std::shared_ptr<job_core>> reply;  // null: refused (a shutdown has begun)
+};
+/// job_group::wait(): answered with the group's first error once none of
+/// its jobs is open.
+struct group_wait_msg {
+    std::uint64_t group;
+    chan<std::exception_ptr> reply;
+};
+/// ~job_group: the loop drops the group's record (its open jobs go on).
+struct group_forget_msg {
+    std::uint64_t group;
+};
 using control_msg = std::variant<query_msg, cancel_msg, add_workers_msg, quit_worker_msg, quit_all_msg,
-                                 list_workers_msg, wait_all_msg, shutdown_msg, blocked_msg, metrics_msg, events_msg>;
+                                 list_workers_msg, wait_all_msg, shutdown_msg, blocked_msg, metrics_msg, events_msg,
+                                 unique_submit_msg, group_wait_msg, group_forget_msg>;
 
 struct dispatcher_state {
     static constexpr std::size_t intake_capacity = 256;
 
-    explicit dispatcher_state(std::size_t queue_limit) : slots(queue_limit == 0 ? chan<unit>::nil() : chan<unit>(queue_limit)) {}
+    explicit dispatcher_state(const dispatcher_options& o)
+        : slots(o.queue_limit == 0 ? chan<unit>::nil() : chan<unit>(o.queue_limit)),
+          max_restarts(o.max_restarts),
+          restart_period(o.restart_period),
+          test_fault(o.test_fault),
+          events_from_start(o.events_from_start) {}
 
     chan<submission> intake{intake_capacity};  // closed by the loop when a shutdown begins
     // The bounded queue's semaphore (nil: unbounded): a submitter puts a
@@ -119,18 +144,33 @@ struct dispatcher_state {
     // job leaves the queue. Closed by the loop when a shutdown begins, so
     // blocked submitters fail then.
     chan<unit> slots;
-    chan<worker_registration> workers;          // unbuffered: see the ordering invariant
-    chan<status_report> status;                 // unbuffered: see the ordering invariant
+    // Buffered: a worker never waits for the loop to take a report (see
+    // invariant 4 for their order).
+    chan<worker_registration> workers{intake_capacity};
+    chan<status_report> status{intake_capacity};
     chan<control_msg> control;                  // unbuffered; closed by the loop as it ends
     chan<unit> stopped;                         // closed by the loop as it ends
     std::atomic<job_id> next_id{1};
+    // Set at construction, read-only afterwards.
+    const std::size_t max_restarts;
+    const clock::duration restart_period;
+    const std::function<void(worker_id, job_id, bool)> test_fault;
+    const bool events_from_start;
+    std::atomic<std::uint64_t> next_group{1};
 
     // Written by the loop before it closes `stopped`; read-only afterwards.
     std::unique_ptr<job_store> final_store;
     dispatcher_metrics final_metrics;
     chan<dispatcher_event> final_events = chan<dispatcher_event>::nil();
+    std::unordered_map<std::uint64_t, std::exception_ptr> final_group_errors;  // groups not forgotten
 };
 
+/// The job the calling goroutine runs as a worker of `s`, if any (0: none).
+struct job_scope {
+    const dispatcher_state* s = nullptr;
+    worker_id worker = 0;
+    job_id job = 0;
+};
 /// The goroutine bodies (named types: they show in goroutine_dump()).
 struct dispatcher_loop;
 struct worker_loop {
@@ -139,17 +179,12 @@ struct worker_loop {
     chan<work_item> work;  // capacity 1: the loop's send never blocks
     chan<unit> quit;       // capacity 1: likewise
     void operator()();
+    void serve(job_scope& scope);  // until told to quit; may throw (the worker died)
 };
 
 /// Starts the loop goroutine for a new dispatcher.
 void start_loop(std::shared_ptr<dispatcher_state> s, std::unique_ptr<job_store> store, std::size_t workers);
 
-/// The job the calling goroutine runs as a worker of `s`, if any (0: none).
-struct job_scope {
-    const dispatcher_state* s = nullptr;
-    worker_id worker = 0;
-    job_id job = 0;
-};
 job_scope current_job_scope(const dispatcher_state& s) noexcept;
 void set_job_scope(job_scope* scope);
 

@@ -332,7 +332,7 @@ def test_cancel():
     for t in queued[::2]:
         a = jq.ok({"op": "cancel", "task_id": t})
         check(a["cancel"] == "cancelled" and a["task_id"] == t, "cancel queued %r" % a)
-    check(jq.ok({"op": "cancel", "task_id": queued[0]})["cancel"] == "already_final", "cancel twice")
+    check(jq.ok({"op": "cancel", "task_id": queued[0]})["cancel"] == "already_cancelled", "cancel twice")
     a = jq.ok({"op": "cancel", "task_id": busy})
     check(a["cancel"] == "cancelling", "cancel running %r" % a)
     f = jq.wait_final(busy)

@@ -112,5 +112,27 @@ TEST_P(DispatcherObserve, EventsReportEveryChangeInOrder) {
 
 CSP_INSTANTIATE_SETTINGS(DispatcherObserve);
 
+TEST_P(DispatcherObserve, EventsFromTheStartMissNothing) {
+    run([] {
+        dispatcher d({.workers = 2, .events_from_start = true});
+        std::vector<csp::job_id> ids;
+        for (int i = 0; i < 5; ++i) ids.push_back(d.submit([i] { return i; }).id());
+        d.wait_all();
+        auto events = d.events();  // asked late: the early events are there
+        EXPECT_TRUE(d.shutdown());
+        int started = 0;
+        std::map<csp::job_id, std::vector<job_state>> seen;
+        for (const auto& e : events) {
+            if (e.what == csp::dispatcher_event::kind::worker_started) ++started;
+            if (e.what == csp::dispatcher_event::kind::job) seen[e.job].push_back(e.state);
+        }
+        EXPECT_EQ(started, 2);
+        ASSERT_EQ(seen.size(), ids.size());
+        for (const csp::job_id id : ids)
+            EXPECT_EQ(seen[id], (std::vector<job_state>{job_state::queued, job_state::running, job_state::succeeded}))
+                << "job " << id;
+    });
+}
+
 }  // namespace
 }  // namespace csp_test

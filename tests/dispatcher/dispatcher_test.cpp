@@ -120,7 +120,7 @@ TEST_P(Dispatcher, CancelledQueuedJobNeverRuns) {
         auto victim = d.submit([&ran] { ran = true; return 1; });
         EXPECT_EQ(d.cancel(victim.id()), cancel_result::cancelled);
         EXPECT_EQ(victim.status(), job_state::cancelled);
-        EXPECT_EQ(d.cancel(victim.id()), cancel_result::already_final);  // double cancel: a clear answer
+        EXPECT_EQ(d.cancel(victim.id()), cancel_result::already_cancelled);  // double cancel: a clear answer
         EXPECT_TRUE(throws_code(dispatcher_errc::job_cancelled, [&] { victim.get(); }));
         g.open();
         d.wait_all();
@@ -149,6 +149,7 @@ TEST_P(Dispatcher, CancelledRunningJobEndsCancelled) {
         EXPECT_EQ(h.cancel(), cancel_result::already_cancelled);
         g.open();
         EXPECT_TRUE(throws_code(dispatcher_errc::job_cancelled, [&] { (void)h.get(); }));
+        EXPECT_EQ(h.cancel(), cancel_result::already_cancelled);  // final now: the same answer
         const csp::job_info i = h.info();
         EXPECT_EQ(i.state, job_state::cancelled);
         EXPECT_EQ(i.attempts, 1u);
@@ -341,6 +342,62 @@ TEST_P(Dispatcher, GracefulShutdownPastItsTimeoutBecomesNow) {
         EXPECT_FALSE(d.shutdown(stop_mode::graceful, 10ms));
         EXPECT_TRUE(d.wait_stopped_for(patience));
         EXPECT_EQ(h.status(), job_state::cancelled);
+    });
+}
+
+TEST_P(Dispatcher, ShutdownNowEscalatesAGracefulOneInProgress) {
+    run([this] {
+        dispatcher d(1);
+        auto running = running_until_cancelled(d);  // a graceful shutdown alone never ends
+        std::atomic<int> ran{0};
+        std::vector<csp::job_handle<void>> queued;
+        for (int i = 0; i < 5; ++i) queued.push_back(d.submit([&ran] { ++ran; }));
+        std::atomic<int> graceful_result{-1};
+        task_group graceful(mode());
+        graceful.go([&] { graceful_result = d.shutdown() ? 1 : 0; });
+        // The graceful shutdown has begun once submits fail.
+        ASSERT_TRUE(yield_until([&] {
+            try {
+                d.submit([] {});
+                return false;
+            } catch (const csp::dispatcher_error&) {
+                return true;
+            }
+        }));
+        EXPECT_EQ(graceful_result, -1);  // still waiting for the running job
+        EXPECT_TRUE(d.shutdown(stop_mode::now, patience));
+        graceful.wait();
+        EXPECT_EQ(graceful_result, 1);  // the first waiter saw the stop too
+        EXPECT_EQ(running.status(), job_state::cancelled);
+        for (auto& q : queued) EXPECT_EQ(q.status(), job_state::cancelled);
+        EXPECT_EQ(ran, 0);
+        // Escalated once: any further shutdown is a second one.
+        EXPECT_TRUE(throws_code(dispatcher_errc::shut_down, [&] { d.shutdown(stop_mode::now); }));
+        EXPECT_TRUE(throws_code(dispatcher_errc::shut_down, [&] { d.shutdown(); }));
+    });
+}
+
+TEST_P(Dispatcher, CancelAnswersTellWhetherACancelCameFirst) {
+    run([] {
+        dispatcher d(1);
+        auto ok = d.submit([] { return 1; });
+        EXPECT_EQ(ok.get(), 1);
+        EXPECT_EQ(ok.cancel(), cancel_result::already_final);
+        auto failing = d.submit([] { throw std::runtime_error("x"); });
+        failing.wait();
+        EXPECT_EQ(failing.cancel(), cancel_result::already_final);
+        auto later = d.submit_after(1h, [] {});
+        EXPECT_EQ(later.cancel(), cancel_result::cancelled);
+        EXPECT_EQ(later.cancel(), cancel_result::already_cancelled);
+        auto running = running_until_cancelled(d);
+        auto by_shutdown = d.submit([] {});  // queued behind it
+        EXPECT_TRUE(d.shutdown(stop_mode::now, patience));
+        // After the stop, from the frozen table: the same answers.
+        EXPECT_EQ(ok.cancel(), cancel_result::already_final);
+        EXPECT_EQ(failing.cancel(), cancel_result::already_final);
+        EXPECT_EQ(later.cancel(), cancel_result::already_cancelled);
+        EXPECT_EQ(running.cancel(), cancel_result::already_cancelled);
+        EXPECT_EQ(by_shutdown.cancel(), cancel_result::already_cancelled);
     });
 }
 
