@@ -9,6 +9,7 @@
 #include <boost/fiber/operations.hpp>
 
 #include <fiber/detail/parker.hpp>
+#include <fiber/internal/exit.hpp>
 #include <fiber/internal/goroutine.hpp>
 #include <fiber/internal/sanitizer.hpp>
 #include <fiber/internal/sched.hpp>
@@ -96,6 +97,8 @@ void run_main(void (*call)(void*), void* main) {
         if (finished.try_claim(1)) finished.wake();
     });
     finished.park([] {});
+    // Statics the goroutines created meanwhile are destroyed at exit too.
+    stop_scheduler_threads_at_exit();
     if (error) std::rethrow_exception(error);
 }
 
