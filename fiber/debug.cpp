@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include <fiber/internal/deadlock.hpp>
 #include <fiber/internal/goroutine.hpp>
 #include <fiber/internal/sched.hpp>
 #include <fiber/internal/runtime.hpp>
@@ -39,6 +40,8 @@ constexpr std::size_t sanitizer_threads = 0;
 #endif
 std::atomic<std::size_t> helper_threads{sanitizer_threads};
 std::atomic<std::size_t> sigquit_dumps{0};
+std::atomic<long> never_waits{0};
+std::atomic<std::size_t> deferred_checks{0};
 
 std::string demangle(const char* name) {
     int status = 0;
@@ -72,6 +75,8 @@ void blocked_threads_add(long delta) noexcept {
 
 void note_outside_activity() noexcept { outside_activity.fetch_add(1, std::memory_order_seq_cst); }
 
+void never_waits_add(long delta) noexcept { never_waits.fetch_add(delta, std::memory_order_seq_cst); }
+
 void check_deadlock_if_idle() noexcept {
     runtime* rt = runtime::if_started();
     if (rt && rt->idle_forever.load(std::memory_order_acquire) == rt->size()) rt->check_deadlock();
@@ -84,7 +89,7 @@ void runtime::check_deadlock() noexcept {
     // plain thread may hand a goroutine work and block again in between. So
     // the whole check must see no such activity from start to end.
     const std::uint64_t activity = outside_activity.load(std::memory_order_seq_cst);
-    if (!timers.empty() || goroutine::count() == 0) return;
+    if (goroutine::count() == 0) return;
     for (proc* p : procs_)
         if (!p->asleep_for_good()) return;
     // Every other thread must be blocked in a wait that only a goroutine
@@ -94,6 +99,12 @@ void runtime::check_deadlock() noexcept {
     for (proc* p : procs_)
         if (!p->asleep_for_good()) return;
     if (outside_activity.load(std::memory_order_seq_cst) != activity) return;
+    // Everyone is blocked; a timer, or a wait until "never" (Go gives it a
+    // timer), still counts as something that may happen.
+    if (!timers.empty() || never_waits.load(std::memory_order_seq_cst) > 0) {
+        deferred_checks.fetch_add(1, std::memory_order_release);
+        return;
+    }
     std::string dump = csp::goroutine_dump();
     std::fprintf(stderr, "fatal error: all goroutines are asleep - deadlock!\n\n%s", dump.c_str());
     std::fflush(stderr);
@@ -148,6 +159,8 @@ std::string goroutine_dump() {
 }
 
 std::size_t sigquit_dumps_printed() noexcept { return detail::sigquit_dumps.load(std::memory_order_acquire); }
+
+std::size_t deadlock_checks_deferred() noexcept { return detail::deferred_checks.load(std::memory_order_acquire); }
 
 void dump_goroutines_on_sigquit() {
     static std::once_flag once;

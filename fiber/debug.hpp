@@ -5,8 +5,9 @@
 //   csp::dump_goroutines_on_sigquit();   // kill -QUIT <pid> prints a dump
 //
 // Deadlocks are reported without asking: when every goroutine is blocked,
-// no timer is pending and every other thread of the process is blocked in a
-// cspfiber wait with no deadline, the program prints
+// no timer is pending (a wait until "never", e.g. sleep_for(hours::max()),
+// counts as one, as in Go) and every other thread of the process is blocked
+// in a cspfiber wait with no deadline, the program prints
 //   fatal error: all goroutines are asleep - deadlock!
 // and the goroutine dump, and exits with status 2, as Go does. Set
 // CSP_DEADLOCK_DETECTION=0 to turn that off.
@@ -64,5 +65,12 @@ std::size_t threads_waiting() noexcept;
 
 /// How many SIGQUIT dumps have been printed so far (for tests and tools).
 std::size_t sigquit_dumps_printed() noexcept;
+
+/// How many times deadlock detection found every goroutine and thread
+/// blocked and reported nothing because a timer or a wait until "never" was
+/// pending (for tests and tools: async-signal-safe, one atomic load).
+///
+///   csp::sleep_for(std::chrono::hours::max());  // on a goroutine: not a deadlock
+std::size_t deadlock_checks_deferred() noexcept;
 
 }  // namespace csp

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include <fiber/detail/spin_mutex.hpp>
+#include <fiber/internal/deadlock.hpp>
 #include <fiber/internal/goroutine.hpp>
 #include <fiber/internal/sched.hpp>
 #include <fiber/internal/timer_node.hpp>
@@ -68,7 +69,11 @@ void parker::park_fiber() noexcept {
 
 bool parker::arm_timer_and_park(std::chrono::steady_clock::time_point deadline) noexcept {
     if (deadline == std::chrono::steady_clock::time_point::max()) {  // "never": park without a timer
+        // Counted before parking: the scheduler cannot go idle, and look for
+        // a deadlock, before this goroutine has switched away.
+        never_waits_add(1);
         park_fiber();
+        never_waits_add(-1);
         return true;
     }
     deadline_timer t;
@@ -86,7 +91,13 @@ bool parker::arm_timer_and_park(std::chrono::steady_clock::time_point deadline) 
 void parker::park_thread(const std::chrono::steady_clock::time_point* deadline) {
     thread_blocker* b = blocker;
     std::unique_lock lk(b->mu);
-    if (deadline && *deadline == std::chrono::steady_clock::time_point::max()) deadline = nullptr;  // never
+    // "Never": an untimed wait, counted as blocked like one, and as a never
+    // wait, which deadlock detection takes for a pending timer.
+    const bool never = deadline && *deadline == std::chrono::steady_clock::time_point::max();
+    if (never) {
+        deadline = nullptr;
+        never_waits_add(1);
+    }
     if (deadline) {
         if (!b->cv.wait_until(lk, *deadline, [b] { return b->woken; })) {
             // Timed out: abort, unless a partner claimed us meanwhile; then
@@ -106,6 +117,7 @@ void parker::park_thread(const std::chrono::steady_clock::time_point* deadline) 
         b->cv.wait(lk, [b] { return b->woken; });
     }
     b->woken = false;
+    if (never) never_waits_add(-1);
 }
 
 }  // namespace csp::detail
