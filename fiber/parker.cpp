@@ -7,6 +7,7 @@
 #include <fiber/detail/spin_mutex.hpp>
 #include <fiber/internal/deadlock.hpp>
 #include <fiber/internal/goroutine.hpp>
+#include <fiber/internal/overflow.hpp>
 #include <fiber/internal/sched.hpp>
 #include <fiber/internal/timer_node.hpp>
 
@@ -35,6 +36,10 @@ parker::parker() noexcept {
 }
 
 void parker::wake() noexcept {
+    // A goroutine on a stack without a guard page: an overflow so far is
+    // seen before it hands anything on (it may be wrong).
+    if (canary_stacks_exist.load(std::memory_order_relaxed))
+        if (goroutine* self = current_goroutine().g) check_stack_canary(self->stack_bottom, canary_check::below);
     if (goroutine* gr = g) {
         // Barrier: the owner holds park_lock until it has switched away. On
         // the owner's own thread it has, or we would not be running.
@@ -62,6 +67,9 @@ void parker::claimed_before_parking() noexcept {
 
 void parker::park_fiber() noexcept {
     goroutine* const self = g;
+    // A stack without a guard page: an overflow so far is seen here.
+    if (canary_stacks_exist.load(std::memory_order_relaxed))
+        check_stack_canary(self->stack_bottom, canary_check::below);
     self->set_waiting(reason, object);
     park_current(self->context(), park_lock);
     self->set_waiting(wait_reason::none, nullptr);
