@@ -32,7 +32,8 @@ void dump_goroutines_on_sigquit();
 /// What one live goroutine is doing, as a goroutine dump line says it.
 struct goroutine_state {
     std::uint64_t id;
-    /// "runnable" (running, or ready to run), or what it waits for: "chan
+    /// "running" (the goroutine asking), "runnable" (running elsewhere, or
+    /// ready to run), or what it waits for: "chan
     /// send", "chan receive", "select", "select (no cases)", "chan send (nil
     /// chan)", "chan receive (nil chan)", "sleep", "sync.WaitGroup.Wait",
     /// "sync.Mutex.Lock". A goroutine shows its wait from just before it
@@ -41,7 +42,10 @@ struct goroutine_state {
     /// The channel, wait_group or mutex it waits on (null otherwise). For a
     /// channel: `ch.base()`.
     const void* object;
-    std::string entry;  // the function it runs, demangled
+    /// What it runs: a function's name (`worker(csp::chan<int>)` for
+    /// csp::go(worker, c), from the symbol table), "main (the function
+    /// csp::run runs)", or the demangled type of the function object.
+    std::string entry;
 };
 
 /// A snapshot of every live goroutine, in id order.

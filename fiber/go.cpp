@@ -33,6 +33,7 @@ struct erased_body {
 }  // namespace
 
 void spawn_goroutine(std::size_t stack, const body_ops& ops, void* source) {
+    const void* const function = ops.function ? ops.function(source) : nullptr;  // before the body takes it
     goroutine_stack st = goroutine_stack::take(stack);
     void* body = st.reserve(ops.size, ops.align);
     if (!body) {
@@ -48,7 +49,7 @@ void spawn_goroutine(std::size_t stack, const body_ops& ops, void* source) {
     // The record lives at the top of the goroutine's own stack; Boost's
     // context owns it and destroys it with the context (goroutine's operator
     // delete frees nothing: the stack goes back to the pool after that).
-    auto* record = ::new (st.record_space()) goroutine(*ops.entry, st.usable());
+    auto* record = ::new (st.record_space()) goroutine(*ops.entry, st.usable(), function);
     boost::intrusive_ptr<boost::fibers::context> ctx;
 #if defined(CSP_TSAN_FIBERS)
     // Boost.Context steps onto the new stack once while building the fiber
@@ -89,6 +90,7 @@ void run_main(void (*call)(void*), void* main) {
     parker finished;
     std::exception_ptr error;
     go([call, main, &finished, &error] {
+        current_goroutine().g->is_main.store(true, std::memory_order_relaxed);  // dumps say "main"
         try {
             call(main);
         } catch (...) {
