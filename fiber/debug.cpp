@@ -2,7 +2,12 @@
 #include <fiber/debug.hpp>
 
 #include <cxxabi.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +23,7 @@
 #include <sstream>
 #include <thread>
 
+#include <fiber/internal/deadlock.hpp>
 #include <fiber/internal/goroutine.hpp>
 #include <fiber/internal/sched.hpp>
 #include <fiber/internal/runtime.hpp>
@@ -39,11 +45,78 @@ constexpr std::size_t sanitizer_threads = 0;
 #endif
 std::atomic<std::size_t> helper_threads{sanitizer_threads};
 std::atomic<std::size_t> sigquit_dumps{0};
+std::atomic<long> never_waits{0};
+std::atomic<std::size_t> deferred_checks{0};
 
 std::string demangle(const char* name) {
     int status = 0;
     std::unique_ptr<char, void (*)(void*)> s(abi::__cxa_demangle(name, nullptr, nullptr, &status), std::free);
     return status == 0 && s ? std::string(s.get()) : std::string(name);
+}
+
+/// The symbol of the function at `address`, from the symbol table of the
+/// file it was loaded from (.symtab, so functions the program does not
+/// export are found too; .dynsym when the file is stripped). Empty if
+/// unknown.
+std::string symbol_of(const void* address) {
+    struct where {
+        std::uintptr_t address;
+        std::string file;
+        std::uintptr_t bias = 0;
+        bool found = false;
+    } w{reinterpret_cast<std::uintptr_t>(address), {}};
+    ::dl_iterate_phdr(
+        [](dl_phdr_info* info, std::size_t, void* arg) {
+            auto& w = *static_cast<where*>(arg);
+            for (int i = 0; i < info->dlpi_phnum; ++i) {
+                const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+                const std::uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
+                if (ph.p_type != PT_LOAD || w.address < lo || w.address >= lo + ph.p_memsz) continue;
+                w.file = info->dlpi_name && *info->dlpi_name ? info->dlpi_name : "/proc/self/exe";
+                w.bias = info->dlpi_addr;
+                w.found = true;
+                return 1;
+            }
+            return 0;
+        },
+        &w);
+    if (!w.found) return {};
+    const int fd = ::open(w.file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return {};
+    struct stat st {};
+    void* map = ::fstat(fd, &st) == 0 && st.st_size > 0
+                    ? ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0)
+                    : MAP_FAILED;
+    ::close(fd);
+    if (map == MAP_FAILED) return {};
+    const auto* base = static_cast<const unsigned char*>(map);
+    const auto size = static_cast<std::size_t>(st.st_size);
+    std::string name;
+    const auto* eh = reinterpret_cast<const ElfW(Ehdr)*>(base);
+    if (size >= sizeof(ElfW(Ehdr)) && std::memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 &&
+        eh->e_shoff + std::size_t{eh->e_shnum} * sizeof(ElfW(Shdr)) <= size) {
+        const auto* sh = reinterpret_cast<const ElfW(Shdr)*>(base + eh->e_shoff);
+        const std::uintptr_t target = w.address - w.bias;
+        for (std::uint32_t want : {std::uint32_t{SHT_SYMTAB}, std::uint32_t{SHT_DYNSYM}}) {
+            for (std::size_t i = 0; i < eh->e_shnum && name.empty(); ++i) {
+                if (sh[i].sh_type != want || sh[i].sh_link >= eh->e_shnum) continue;
+                const ElfW(Shdr)& strtab = sh[sh[i].sh_link];
+                if (sh[i].sh_offset + sh[i].sh_size > size || strtab.sh_offset + strtab.sh_size > size) continue;
+                const auto* syms = reinterpret_cast<const ElfW(Sym)*>(base + sh[i].sh_offset);
+                const std::size_t n = sh[i].sh_size / sizeof(ElfW(Sym));
+                for (std::size_t k = 0; k < n; ++k) {
+                    const ElfW(Sym)& sym = syms[k];
+                    if (ELF64_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_name >= strtab.sh_size) continue;
+                    if (target < sym.st_value || target >= sym.st_value + std::max<std::uint64_t>(sym.st_size, 1)) continue;
+                    name = reinterpret_cast<const char*>(base + strtab.sh_offset + sym.st_name);
+                    break;
+                }
+            }
+            if (!name.empty()) break;
+        }
+    }
+    ::munmap(map, size);
+    return name.empty() ? name : demangle(name.c_str());
 }
 
 /// Threads of this process, from /proc/self/status.
@@ -72,9 +145,45 @@ void blocked_threads_add(long delta) noexcept {
 
 void note_outside_activity() noexcept { outside_activity.fetch_add(1, std::memory_order_seq_cst); }
 
+void never_waits_add(long delta) noexcept { never_waits.fetch_add(delta, std::memory_order_seq_cst); }
+
+namespace {
+
+[[noreturn]] void report_deadlock() noexcept {
+    std::string dump = csp::goroutine_dump();
+    if (dump.empty()) dump = "(no goroutines: every thread is blocked in a cspfiber wait)\n";
+    std::fprintf(stderr, "fatal error: all goroutines are asleep - deadlock!\n\n%s", dump.c_str());
+    std::fflush(stderr);
+    std::_Exit(2);
+}
+
+/// No runtime, so no goroutine and no timer: plain threads deadlock once
+/// every thread of the process is blocked in a cspfiber wait with no
+/// deadline (Go's main blocked on a channel with no goroutine at all).
+void check_deadlock_without_runtime() noexcept {
+    static const bool enabled = detection_enabled();
+    if (!enabled) return;
+    const std::uint64_t activity = outside_activity.load(std::memory_order_seq_cst);
+    const std::size_t threads = process_threads();
+    // A lone thread: ThreadSanitizer's background thread starts with the
+    // second thread of the process, so it is not there yet.
+    const std::size_t others = threads == 1 ? internal_threads() - sanitizer_threads : internal_threads();
+    if (threads != blocked_plain_threads() + others) return;
+    if (never_waits.load(std::memory_order_seq_cst) > 0) {
+        deferred_checks.fetch_add(1, std::memory_order_release);
+        return;
+    }
+    // Whoever starts the runtime now is a thread that runs: not all blocked.
+    if (runtime::if_started() || outside_activity.load(std::memory_order_seq_cst) != activity) return;
+    report_deadlock();
+}
+
+}  // namespace
+
 void check_deadlock_if_idle() noexcept {
     runtime* rt = runtime::if_started();
-    if (rt && rt->idle_forever.load(std::memory_order_acquire) == rt->size()) rt->check_deadlock();
+    if (!rt) check_deadlock_without_runtime();
+    else if (rt->idle_forever.load(std::memory_order_acquire) == rt->size()) rt->check_deadlock();
 }
 
 void runtime::check_deadlock() noexcept {
@@ -84,7 +193,6 @@ void runtime::check_deadlock() noexcept {
     // plain thread may hand a goroutine work and block again in between. So
     // the whole check must see no such activity from start to end.
     const std::uint64_t activity = outside_activity.load(std::memory_order_seq_cst);
-    if (!timers.empty() || goroutine::count() == 0) return;
     for (proc* p : procs_)
         if (!p->asleep_for_good()) return;
     // Every other thread must be blocked in a wait that only a goroutine
@@ -94,10 +202,13 @@ void runtime::check_deadlock() noexcept {
     for (proc* p : procs_)
         if (!p->asleep_for_good()) return;
     if (outside_activity.load(std::memory_order_seq_cst) != activity) return;
-    std::string dump = csp::goroutine_dump();
-    std::fprintf(stderr, "fatal error: all goroutines are asleep - deadlock!\n\n%s", dump.c_str());
-    std::fflush(stderr);
-    std::_Exit(2);
+    // Everyone is blocked; a timer, or a wait until "never" (Go gives it a
+    // timer), still counts as something that may happen.
+    if (!timers.empty() || never_waits.load(std::memory_order_seq_cst) > 0) {
+        deferred_checks.fetch_add(1, std::memory_order_release);
+        return;
+    }
+    report_deadlock();
 }
 
 }  // namespace csp::detail
@@ -110,18 +221,30 @@ std::vector<goroutine_state> goroutine_states() {
         detail::wait_reason reason;
         const void* object;
         const char* entry;
+        const void* function;
+        bool is_main;
     };
-    // Copied under the registry locks, formatted (allocations, demangling)
-    // after they are dropped.
+    // Copied under the registry locks, formatted (allocations, demangling,
+    // symbol look-ups) after they are dropped.
     std::vector<raw> raws;
     raws.reserve(detail::goroutine::count() + 16);
-    detail::goroutine::for_each(
-        [&raws](const detail::goroutine& g) { raws.push_back({g.id(), g.reason(), g.object(), g.entry()}); });
+    detail::goroutine::for_each([&raws](const detail::goroutine& g) {
+        raws.push_back({g.id(), g.reason(), g.object(), g.entry(), g.function,
+                        g.is_main.load(std::memory_order_relaxed)});
+    });
     std::sort(raws.begin(), raws.end(), [](const raw& a, const raw& b) { return a.id < b.id; });
+    const detail::goroutine* self = detail::current_goroutine().g;
+    const std::uint64_t self_id = self ? self->id() : 0;
     std::vector<goroutine_state> states;
     states.reserve(raws.size());
-    for (const raw& r : raws)
-        states.push_back({r.id, detail::to_string(r.reason), r.object, detail::demangle(r.entry)});
+    for (const raw& r : raws) {
+        std::string entry;
+        if (r.is_main) entry = "main (the function csp::run runs)";
+        else if (r.function) entry = detail::symbol_of(r.function);
+        if (entry.empty()) entry = detail::demangle(r.entry);
+        const char* reason = r.id == self_id ? "running" : detail::to_string(r.reason);
+        states.push_back({r.id, reason, r.object, std::move(entry)});
+    }
     return states;
 }
 
@@ -148,6 +271,8 @@ std::string goroutine_dump() {
 }
 
 std::size_t sigquit_dumps_printed() noexcept { return detail::sigquit_dumps.load(std::memory_order_acquire); }
+
+std::size_t deadlock_checks_deferred() noexcept { return detail::deferred_checks.load(std::memory_order_acquire); }
 
 void dump_goroutines_on_sigquit() {
     static std::once_flag once;

@@ -5,8 +5,9 @@
 //   csp::dump_goroutines_on_sigquit();   // kill -QUIT <pid> prints a dump
 //
 // Deadlocks are reported without asking: when every goroutine is blocked,
-// no timer is pending and every other thread of the process is blocked in a
-// cspfiber wait with no deadline, the program prints
+// no timer is pending (a wait until "never", e.g. sleep_for(hours::max()),
+// counts as one, as in Go) and every other thread of the process is blocked
+// in a cspfiber wait with no deadline, the program prints
 //   fatal error: all goroutines are asleep - deadlock!
 // and the goroutine dump, and exits with status 2, as Go does. Set
 // CSP_DEADLOCK_DETECTION=0 to turn that off.
@@ -31,7 +32,8 @@ void dump_goroutines_on_sigquit();
 /// What one live goroutine is doing, as a goroutine dump line says it.
 struct goroutine_state {
     std::uint64_t id;
-    /// "runnable" (running, or ready to run), or what it waits for: "chan
+    /// "running" (the goroutine asking), "runnable" (running elsewhere, or
+    /// ready to run), or what it waits for: "chan
     /// send", "chan receive", "select", "select (no cases)", "chan send (nil
     /// chan)", "chan receive (nil chan)", "sleep", "sync.WaitGroup.Wait",
     /// "sync.Mutex.Lock". A goroutine shows its wait from just before it
@@ -40,7 +42,10 @@ struct goroutine_state {
     /// The channel, wait_group or mutex it waits on (null otherwise). For a
     /// channel: `ch.base()`.
     const void* object;
-    std::string entry;  // the function it runs, demangled
+    /// What it runs: a function's name (`worker(csp::chan<int>)` for
+    /// csp::go(worker, c), from the symbol table), "main (the function
+    /// csp::run runs)", or the demangled type of the function object.
+    std::string entry;
 };
 
 /// A snapshot of every live goroutine, in id order.
@@ -64,5 +69,12 @@ std::size_t threads_waiting() noexcept;
 
 /// How many SIGQUIT dumps have been printed so far (for tests and tools).
 std::size_t sigquit_dumps_printed() noexcept;
+
+/// How many times deadlock detection found every goroutine and thread
+/// blocked and reported nothing because a timer or a wait until "never" was
+/// pending (for tests and tools: async-signal-safe, one atomic load).
+///
+///   csp::sleep_for(std::chrono::hours::max());  // on a goroutine: not a deadlock
+std::size_t deadlock_checks_deferred() noexcept;
 
 }  // namespace csp

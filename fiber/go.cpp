@@ -9,6 +9,7 @@
 #include <boost/fiber/operations.hpp>
 
 #include <fiber/detail/parker.hpp>
+#include <fiber/internal/exit.hpp>
 #include <fiber/internal/goroutine.hpp>
 #include <fiber/internal/sanitizer.hpp>
 #include <fiber/internal/sched.hpp>
@@ -32,6 +33,7 @@ struct erased_body {
 }  // namespace
 
 void spawn_goroutine(std::size_t stack, const body_ops& ops, void* source) {
+    const void* const function = ops.function ? ops.function(source) : nullptr;  // before the body takes it
     goroutine_stack st = goroutine_stack::take(stack);
     void* body = st.reserve(ops.size, ops.align);
     if (!body) {
@@ -47,7 +49,7 @@ void spawn_goroutine(std::size_t stack, const body_ops& ops, void* source) {
     // The record lives at the top of the goroutine's own stack; Boost's
     // context owns it and destroys it with the context (goroutine's operator
     // delete frees nothing: the stack goes back to the pool after that).
-    auto* record = ::new (st.record_space()) goroutine(*ops.entry, st.usable());
+    auto* record = ::new (st.record_space()) goroutine(*ops.entry, st.usable(), function);
     boost::intrusive_ptr<boost::fibers::context> ctx;
 #if defined(CSP_TSAN_FIBERS)
     // Boost.Context steps onto the new stack once while building the fiber
@@ -88,6 +90,7 @@ void run_main(void (*call)(void*), void* main) {
     parker finished;
     std::exception_ptr error;
     go([call, main, &finished, &error] {
+        current_goroutine().g->is_main.store(true, std::memory_order_relaxed);  // dumps say "main"
         try {
             call(main);
         } catch (...) {
@@ -96,6 +99,8 @@ void run_main(void (*call)(void*), void* main) {
         if (finished.try_claim(1)) finished.wake();
     });
     finished.park([] {});
+    // Statics the goroutines created meanwhile are destroyed at exit too.
+    stop_scheduler_threads_at_exit();
     if (error) std::rethrow_exception(error);
 }
 

@@ -42,6 +42,9 @@ struct body_ops {
     void (*construct)(void* at, void* source);  // builds the body from go()'s arguments
     void (*run)(void* body) noexcept;           // calls it, reports a panic, destroys it
     void (*destroy)(void* body) noexcept;       // destroys a body that never ran
+    // The address of the function, when go() was given one (a dump names it
+    // by its symbol); null for function objects.
+    const void* (*function)(void* source) noexcept = nullptr;
 };
 
 /// Starts a goroutine (fiber/go.cpp): takes a stack of `stack` bytes (0: the
@@ -85,6 +88,16 @@ void spawn(std::size_t stack, F&& f, A&&... a) {
             // reused: what they hold (channels, say) is released now.
         },
         [](void* body) noexcept { static_cast<body_t*>(body)->~body_t(); },
+        [](void* source) noexcept -> const void* {
+            using fn_t = std::decay_t<F>;
+            if constexpr (std::is_pointer_v<fn_t> && std::is_function_v<std::remove_pointer_t<fn_t>>) {
+                fn_t fn = std::get<0>(*static_cast<source_t*>(source));
+                return reinterpret_cast<const void*>(fn);
+            } else {
+                (void)source;
+                return nullptr;
+            }
+        },
     };
     source_t source{std::forward<F>(f), std::forward<A>(a)...};
     spawn_goroutine(stack, ops, &source);

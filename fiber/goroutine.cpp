@@ -44,10 +44,12 @@ registry_shard& my_shard() noexcept {
 }
 }  // namespace
 
-goroutine::goroutine(const std::type_info& entry, const boost::context::stack_context& stack)
+goroutine::goroutine(const std::type_info& entry, const boost::context::stack_context& stack,
+                     const void* function_address)
     : boost::fibers::fiber_properties(nullptr),
       stack_bottom(static_cast<const char*>(stack.sp) - stack.size),
       stack_size(stack.size),
+      function(function_address),
       id_(next_id.fetch_add(1, std::memory_order_relaxed)),
       entry_(&entry),
       shard_(&my_shard()) {

@@ -27,8 +27,19 @@ slab slabs[max_slabs];
 std::atomic<std::size_t> slab_count{0};
 struct sigaction previous;
 
+constexpr std::size_t max_traps = 256;
+slab traps[max_traps];  // {base, size, 1}
+std::atomic<std::size_t> trap_count{0};
+
+const char overflow_message[] =
+    "fatal error: stack overflow in a goroutine (it ran into the guard page below its stack;\n"
+    "give it more with csp::go(csp::stack_size{bytes}, f) or CSP_STACK_SIZE)\n";
+
 bool in_guard_page(std::uintptr_t addr) noexcept {
     const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    const std::size_t t = trap_count.load(std::memory_order_acquire);
+    for (std::size_t i = 0; i < t; ++i)
+        if (addr >= traps[i].base && addr < traps[i].base + traps[i].stride) return true;
     const std::size_t n = slab_count.load(std::memory_order_acquire);
     for (std::size_t i = 0; i < n; ++i) {
         const slab& s = slabs[i];
@@ -40,10 +51,7 @@ bool in_guard_page(std::uintptr_t addr) noexcept {
 
 void on_segv(int sig, siginfo_t* info, void* uctx) {
     if (in_guard_page(reinterpret_cast<std::uintptr_t>(info->si_addr))) {
-        static const char msg[] =
-            "fatal error: stack overflow in a goroutine (it ran into the guard page below its stack;\n"
-            "give it more with csp::go(csp::stack_size{bytes}, f) or CSP_STACK_SIZE)\n";
-        (void)!::write(STDERR_FILENO, msg, sizeof msg - 1);
+        (void)!::write(STDERR_FILENO, overflow_message, sizeof overflow_message - 1);
         ::signal(SIGABRT, SIG_DFL);
         ::abort();
     }
@@ -69,6 +77,32 @@ void note_stack_slab(const void* base, std::size_t stride, std::size_t count) no
     if (i == max_slabs) return;  // only reporting is lost, not the guard
     slabs[i] = slab{reinterpret_cast<std::uintptr_t>(base), stride, count};
     slab_count.store(i + 1, std::memory_order_release);
+}
+
+void note_overflow_trap(const void* base, std::size_t size) noexcept {
+    static std::mutex mu;
+    std::lock_guard lk(mu);
+    std::size_t i = trap_count.load(std::memory_order_relaxed);
+    if (i == max_traps) return;
+    traps[i] = slab{reinterpret_cast<std::uintptr_t>(base), size, 1};
+    trap_count.store(i + 1, std::memory_order_release);
+}
+
+void check_stack_canary(const void* stack_bottom, canary_check how) noexcept {
+    if (!canary_stacks_exist.load(std::memory_order_relaxed) || !has_canary(stack_bottom)) return;
+    const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    const std::size_t span = how == canary_check::whole ? page : 512;
+    // Words, read as plain memory: nobody else writes there (but an overflow).
+    const auto* end = static_cast<const std::uint64_t*>(stack_bottom);
+    std::uint64_t any = 0;
+    for (const std::uint64_t* w = end - span / sizeof(std::uint64_t); w != end; ++w) any |= *w;
+    if (any == 0) return;
+    static const char msg[] =
+        "fatal error: stack overflow in a goroutine (it wrote below its stack: the canary page under\n"
+        "it is damaged; give it more with csp::go(csp::stack_size{bytes}, f) or CSP_STACK_SIZE)\n";
+    (void)!::write(STDERR_FILENO, msg, sizeof msg - 1);
+    ::signal(SIGABRT, SIG_DFL);
+    ::abort();
 }
 
 void watch_stack_overflow() {

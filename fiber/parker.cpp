@@ -5,7 +5,9 @@
 #include <mutex>
 
 #include <fiber/detail/spin_mutex.hpp>
+#include <fiber/internal/deadlock.hpp>
 #include <fiber/internal/goroutine.hpp>
+#include <fiber/internal/overflow.hpp>
 #include <fiber/internal/sched.hpp>
 #include <fiber/internal/timer_node.hpp>
 
@@ -34,6 +36,10 @@ parker::parker() noexcept {
 }
 
 void parker::wake() noexcept {
+    // A goroutine on a stack without a guard page: an overflow so far is
+    // seen before it hands anything on (it may be wrong).
+    if (canary_stacks_exist.load(std::memory_order_relaxed))
+        if (goroutine* self = current_goroutine().g) check_stack_canary(self->stack_bottom, canary_check::below);
     if (goroutine* gr = g) {
         // Barrier: the owner holds park_lock until it has switched away. On
         // the owner's own thread it has, or we would not be running.
@@ -61,6 +67,9 @@ void parker::claimed_before_parking() noexcept {
 
 void parker::park_fiber() noexcept {
     goroutine* const self = g;
+    // A stack without a guard page: an overflow so far is seen here.
+    if (canary_stacks_exist.load(std::memory_order_relaxed))
+        check_stack_canary(self->stack_bottom, canary_check::below);
     self->set_waiting(reason, object);
     park_current(self->context(), park_lock);
     self->set_waiting(wait_reason::none, nullptr);
@@ -68,7 +77,11 @@ void parker::park_fiber() noexcept {
 
 bool parker::arm_timer_and_park(std::chrono::steady_clock::time_point deadline) noexcept {
     if (deadline == std::chrono::steady_clock::time_point::max()) {  // "never": park without a timer
+        // Counted before parking: the scheduler cannot go idle, and look for
+        // a deadlock, before this goroutine has switched away.
+        never_waits_add(1);
         park_fiber();
+        never_waits_add(-1);
         return true;
     }
     deadline_timer t;
@@ -86,7 +99,13 @@ bool parker::arm_timer_and_park(std::chrono::steady_clock::time_point deadline) 
 void parker::park_thread(const std::chrono::steady_clock::time_point* deadline) {
     thread_blocker* b = blocker;
     std::unique_lock lk(b->mu);
-    if (deadline && *deadline == std::chrono::steady_clock::time_point::max()) deadline = nullptr;  // never
+    // "Never": an untimed wait, counted as blocked like one, and as a never
+    // wait, which deadlock detection takes for a pending timer.
+    const bool never = deadline && *deadline == std::chrono::steady_clock::time_point::max();
+    if (never) {
+        deadline = nullptr;
+        never_waits_add(1);
+    }
     if (deadline) {
         if (!b->cv.wait_until(lk, *deadline, [b] { return b->woken; })) {
             // Timed out: abort, unless a partner claimed us meanwhile; then
@@ -106,6 +125,7 @@ void parker::park_thread(const std::chrono::steady_clock::time_point* deadline) 
         b->cv.wait(lk, [b] { return b->woken; });
     }
     b->woken = false;
+    if (never) never_waits_add(-1);
 }
 
 }  // namespace csp::detail

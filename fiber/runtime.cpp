@@ -8,6 +8,7 @@
 #include <boost/fiber/operations.hpp>
 
 #include <fiber/go.hpp>
+#include <fiber/internal/exit.hpp>
 #include <fiber/internal/goroutine.hpp>
 #include <fiber/internal/overflow.hpp>
 #include <fiber/internal/sched.hpp>
@@ -49,6 +50,7 @@ runtime::runtime() {
     for (std::size_t i = 0; i < n; ++i) {
         std::thread([this, i, n] {
             watch_stack_overflow();
+            enlist_scheduler_thread();
             boost::fibers::use_scheduling_algorithm<proc>(*this, i);
             // use_scheduling_algorithm keeps the algorithm; find it again.
             procs_[i] = tl_proc;
@@ -59,6 +61,7 @@ runtime::runtime() {
         }).detach();
     }
     while (registered_.load(std::memory_order_acquire) != n) std::this_thread::yield();
+    stop_scheduler_threads_at_exit();
 }
 
 void runtime::thread_main(std::size_t) {
@@ -118,6 +121,7 @@ bool on_proc(const void* p) noexcept { return tl_proc == p; }
 
 void park_current(boost::fibers::context* self, spin_mutex& lk) noexcept {
     tl_proc->park(self, lk);
+    stop_here_if_exiting();
 }
 
 std::size_t procs() { return runtime::get().size(); }
@@ -148,6 +152,7 @@ void goroutine_panicked(std::exception_ptr e) noexcept {
 
 void goroutine_started() noexcept {
     if (proc* p = tl_proc) p->landed();
+    stop_here_if_exiting();
 }
 
 void goroutine_finished() noexcept {
@@ -169,6 +174,7 @@ void yield() noexcept {
         p->note_yield();
         boost::this_fiber::yield();
         detail::current_proc()->landed();  // maybe another thread's proc by now
+        detail::stop_here_if_exiting();
     } else {
         std::this_thread::yield();
     }

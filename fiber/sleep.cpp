@@ -8,8 +8,8 @@
 namespace csp {
 
 void sleep_until(std::chrono::steady_clock::time_point deadline) {
-    // "Never" parks for good, also on a plain thread: the deadlock detector
-    // then sees that thread blocked for good.
+    // "Never" parks, also on a plain thread: the deadlock detector then sees
+    // the thread blocked, in a wait it counts as a pending timer (as Go does).
     if (!detail::in_goroutine() && !detail::is_never(deadline)) {
         std::this_thread::sleep_until(deadline);
         return;

@@ -1,17 +1,44 @@
-// Goroutine stacks: carved from large reservations (one mapping for many
-// stacks, so a million goroutines stay far below vm.max_map_count), each with
-// a guard page below it, recycled through a per-thread cache and a global
-// free list. Pages cost memory only once touched.
+// Goroutine stacks: carved from slabs (one mapping for many stacks, so a
+// million goroutines stay far below vm.max_map_count), each with a guard
+// below it, recycled through a per-thread cache and a free list per size
+// class. Pages cost memory only once touched, and go back to the system
+// when many stacks lie unused.
+//
+// Guards, best first (CSP_STACK_GUARD=mprotect or =canary forces the later
+// ones, for tests):
+//  1. MADV_GUARD_INSTALL (Linux 6.13+): a guard page without a mapping of
+//     its own. An overflow faults; the SIGSEGV handler reports it.
+//  2. mprotect(PROT_NONE): splits the slab's mapping around every guard, two
+//     mappings per stack. Used while the slabs so guarded stay within half
+//     of vm.max_map_count (the rest is the program's), ~16,000 stacks by
+//     default.
+//  3. A canary: the page below the stack is left untouched, so it reads as
+//     zeros (without costing memory: the kernel's zero page). It is checked
+//     when the goroutine parks (the bytes right below the stack) and when it
+//     exits (the whole page): an overflow is reported then, after the fact.
+//     Canary slabs come from large reservations (few mappings, and a stack's
+//     kind is an address-range test). Weaker than a guard: a frame that
+//     jumps over the page, or an overflow that corrupts a neighbour before
+//     the next check, is not stopped in time.
 //
 // Free stacks are linked through their own top bytes, so freeing one takes
-// no allocation and almost no stack: Boost frees a fiber's stack while
-// running on that very stack, and every page it touches there stays
-// resident for the next goroutine that gets the stack.
+// no allocation and almost no stack (Boost frees a fiber's stack from its
+// last frames). Beyond `dirty_limit` free stacks of a size, the older half
+// is handed back to the system (MADV_DONTNEED) and kept as clean stacks,
+// listed outside their memory; csp::free_os_memory() releases them all.
+#include <fiber/memory.hpp>
+
+#include <malloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <bit>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <mutex>
 #include <new>
 
@@ -33,9 +60,12 @@ namespace csp::detail {
 
 namespace {
 
-constexpr std::size_t stacks_per_slab = 64;
+constexpr std::size_t max_stacks_per_slab = 64;
+constexpr std::size_t slab_bytes_target = 64u << 20;  // fewer stacks per slab when they are big
 constexpr std::size_t thread_cache_limit = 256;
-constexpr std::size_t max_size_classes = 32;
+constexpr std::size_t max_size_classes = 256;   // 4 per power of two: every size fits
+constexpr std::size_t dirty_limit = 1024;       // free stacks of a size kept with their pages
+constexpr std::size_t canary_arena_bytes = 16ull << 30;
 
 std::size_t page_size() noexcept {
     static const std::size_t p = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
@@ -55,19 +85,39 @@ struct free_stack {
 free_stack* node_of(void* sp) noexcept { return static_cast<free_stack*>(sp) - 1; }
 void* sp_of(free_stack* n) noexcept { return n + 1; }
 
-/// Free stacks of one size.
+/// Free stacks of one size: dirty ones (pages maybe resident, linked
+/// through their tops) and clean ones (pages returned, listed here).
+/// Trivially destructible, never freed: scheduler threads may free
+/// stacks during static destruction.
 struct size_class {
     spin_mutex mu;
     std::size_t size = 0;  // 0: slot unused
-    free_stack* head = nullptr;
+    free_stack* dirty = nullptr;
+    std::size_t dirty_count = 0;
+    void** clean = nullptr;  // malloc'ed
+    std::size_t clean_count = 0;
+    std::size_t clean_capacity = 0;
 };
 
 size_class classes[max_size_classes];
 std::mutex classes_mu;
 
+/// Sizes other than the default are rounded up to one of 4 steps per power
+/// of two: a bounded number of classes, at most 25% more address space
+/// (not memory: untouched pages cost nothing).
+std::size_t class_size(std::size_t size) noexcept {
+    const std::size_t sz = round_to_pages(size);
+    if (sz == default_stack_size()) return sz;
+    const std::size_t step = std::max(std::bit_floor(sz) / 4, page_size());
+    return (sz + step - 1) / step * step;
+}
+
 size_class& class_of(std::size_t size) {
-    for (size_class& c : classes)  // lock-free look-up of an existing class
-        if (__atomic_load_n(&c.size, __ATOMIC_ACQUIRE) == size) return c;
+    for (size_class& c : classes) {  // lock-free look-up of an existing class
+        const std::size_t s = __atomic_load_n(&c.size, __ATOMIC_ACQUIRE);
+        if (s == size) return c;
+        if (s == 0) break;  // classes fill in order
+    }
     std::lock_guard lk(classes_mu);
     for (size_class& c : classes) {
         if (c.size == size) return c;
@@ -76,39 +126,198 @@ size_class& class_of(std::size_t size) {
             return c;
         }
     }
-    throw std::bad_alloc();  // more distinct stack sizes than anyone needs
+    throw std::bad_alloc();  // unreachable: class_size makes < 256 sizes
 }
 
-void guard(void* base) {
+// ---- guards -------------------------------------------------------------
+
+enum class guard_mode { guard_install, mprotect, canary };
+
+guard_mode configured_guard() noexcept {
+    static const guard_mode m = [] {
+        const char* e = std::getenv("CSP_STACK_GUARD");
+        if (e && std::strcmp(e, "mprotect") == 0) return guard_mode::mprotect;
+        if (e && std::strcmp(e, "canary") == 0) return guard_mode::canary;
+        return guard_mode::guard_install;
+    }();
+    return m;
+}
+
+std::atomic<bool> guard_install_works{true};
+
+/// Mappings the mprotect guards may still take: half of vm.max_map_count.
+std::atomic<long>& mprotect_budget() noexcept {
+    static std::atomic<long> left = [] {
+        long max_maps = 65530;
+        std::ifstream in("/proc/sys/vm/max_map_count");
+        if (long v = 0; in >> v && v > 0) max_maps = v;
+        return max_maps / 2;
+    }();
+    return left;
+}
+
+bool take_budget(long maps) noexcept {
+    std::atomic<long>& b = mprotect_budget();
+    long left = b.load(std::memory_order_relaxed);
+    while (left >= maps)
+        if (b.compare_exchange_weak(left, left - maps, std::memory_order_relaxed)) return true;
+    return false;
+}
+
+/// Tries guard pages on a fresh slab; false leaves it unguarded (and
+/// writable).
+bool guard_slab(char* base, std::size_t stride, std::size_t n) noexcept {
     const std::size_t g = page_size();
-    if (::madvise(base, g, MADV_GUARD_INSTALL) == 0) return;
-    if (::mprotect(base, g, PROT_NONE) != 0) throw std::bad_alloc();
+    const guard_mode mode = configured_guard();
+    if (mode == guard_mode::guard_install && guard_install_works.load(std::memory_order_relaxed)) {
+        std::size_t i = 0;
+        while (i < n && ::madvise(base + i * stride, g, MADV_GUARD_INSTALL) == 0) ++i;
+        if (i == n) return true;
+        if (i == 0) guard_install_works.store(false, std::memory_order_relaxed);  // an older kernel
+        else {  // unexpected: take the installed ones back off
+            for (std::size_t k = 0; k < i; ++k) ::madvise(base + k * stride, g, 103 /* MADV_GUARD_REMOVE */);
+        }
+    }
+    if (mode == guard_mode::canary) return false;
+    // Each guard splits the mapping: a guard and a stack mapping per stack.
+    const long cost = static_cast<long>(2 * n + 1);
+    if (!take_budget(cost)) return false;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (::mprotect(base + i * stride, g, PROT_NONE) != 0) {
+            for (std::size_t k = 0; k < i; ++k) ::mprotect(base + k * stride, g, PROT_READ | PROT_WRITE);
+            mprotect_budget().store(0, std::memory_order_relaxed);  // the system says no more
+            return false;
+        }
+    }
+    return true;
+}
+
+// Canary slabs: carved from reservations, upwards. The first page of each
+// reservation stays inaccessible: an overflow that runs through every slab
+// below it still faults there (reported as an overflow).
+struct arena {
+    std::uintptr_t lo, hi;
+};
+constexpr std::size_t max_arenas = 256;
+arena arenas[max_arenas];
+std::atomic<std::size_t> arena_count{0};
+std::mutex arena_mu;
+char* arena_next = nullptr;
+char* arena_end = nullptr;
+
+char* carve_canary_slab(std::size_t bytes) {
+    std::lock_guard lk(arena_mu);
+    if (static_cast<std::size_t>(arena_end - arena_next) < bytes) {
+        const std::size_t n = arena_count.load(std::memory_order_relaxed);
+        if (n == max_arenas) throw std::bad_alloc();
+        const std::size_t reserve = std::max(canary_arena_bytes, bytes + page_size());
+        void* mem = ::mmap(nullptr, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (mem == MAP_FAILED) throw std::bad_alloc();
+        char* lo = static_cast<char*>(mem);
+        note_overflow_trap(lo, page_size());
+        arenas[n] = arena{reinterpret_cast<std::uintptr_t>(lo), reinterpret_cast<std::uintptr_t>(lo + reserve)};
+        arena_count.store(n + 1, std::memory_order_release);
+        canary_stacks_exist.store(true, std::memory_order_release);
+        arena_next = lo + page_size();
+        arena_end = lo + reserve;
+    }
+    // Made writable in order: it merges with the part below into one mapping.
+    if (::mprotect(arena_next, bytes, PROT_READ | PROT_WRITE) != 0) throw std::bad_alloc();
+    char* slab = arena_next;
+    arena_next += bytes;
+    return slab;
+}
+
+std::size_t stacks_per_slab(std::size_t stride) noexcept {
+    return std::clamp<std::size_t>(slab_bytes_target / stride, 1, max_stacks_per_slab);
 }
 
 /// Maps a slab of stacks of `size`; returns the sp of one, frees the rest
 /// into `c`.
 void* new_slab(size_class& c, std::size_t size) {
     const std::size_t stride = size + page_size();
-    void* mem = ::mmap(nullptr, stride * stacks_per_slab, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (mem == MAP_FAILED) throw std::bad_alloc();
-    char* base = static_cast<char*>(mem);
-    for (std::size_t i = 0; i < stacks_per_slab; ++i) guard(base + i * stride);
-    note_stack_slab(base, stride, stacks_per_slab);
+    const std::size_t n = stacks_per_slab(stride);
+    char* base = nullptr;
+    bool guarded = false;
+    if (configured_guard() != guard_mode::canary) {
+        void* mem = ::mmap(nullptr, stride * n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                           -1, 0);
+        if (mem == MAP_FAILED) throw std::bad_alloc();
+        base = static_cast<char*>(mem);
+        guarded = guard_slab(base, stride, n);
+        if (!guarded) ::munmap(base, stride * n);
+    }
+    if (!guarded) base = carve_canary_slab(stride * n);
+    note_stack_slab(base, stride, n);
 #if defined(__SANITIZE_ADDRESS__)
     // Goroutine stacks hold pointers too: LeakSanitizer must scan them (not
     // their guard pages), or what only a parked goroutine refers to looks
     // leaked.
-    for (std::size_t i = 0; i < stacks_per_slab; ++i) __lsan_register_root_region(base + i * stride + page_size(), size);
+    for (std::size_t i = 0; i < n; ++i) __lsan_register_root_region(base + i * stride + page_size(), size);
 #endif
     auto sp = [&](std::size_t i) { return base + i * stride + page_size() + size; };
     std::lock_guard lk(c.mu);
-    for (std::size_t i = 1; i < stacks_per_slab; ++i) {
-        free_stack* n = node_of(sp(i));
-        n->next = c.head;
-        c.head = n;
+    for (std::size_t i = 1; i < n; ++i) {
+        free_stack* node = node_of(sp(i));
+        node->next = c.dirty;
+        c.dirty = node;
+        ++c.dirty_count;
     }
     return sp(0);
+}
+
+// ---- returning memory ---------------------------------------------------
+
+/// Returns the pages of all but the `keep` most recently freed dirty stacks
+/// of `c` to the system; they become clean stacks.
+void release_dirty(size_class& c, std::size_t keep) noexcept {
+    free_stack* batch = nullptr;
+    std::size_t n = 0;
+    {
+        std::lock_guard lk(c.mu);
+        if (c.dirty_count <= keep) return;
+        free_stack** link = &c.dirty;
+        for (std::size_t i = 0; i < keep; ++i) link = &(*link)->next;
+        batch = *link;
+        *link = nullptr;
+        n = c.dirty_count - keep;
+        c.dirty_count = keep;
+    }
+    // Room for them all among the clean ones, allocated without the lock.
+    void** room = nullptr;
+    std::size_t capacity = 0;
+    for (;;) {
+        {
+            std::lock_guard lk(c.mu);
+            if (c.clean_capacity - c.clean_count >= n) break;
+            capacity = std::max(2 * c.clean_capacity, c.clean_count + n);
+        }
+        std::free(room);
+        room = static_cast<void**>(std::malloc(capacity * sizeof(void*)));
+        if (!room) break;
+        std::lock_guard lk(c.mu);
+        if (c.clean_capacity >= capacity) continue;  // someone grew it meanwhile
+        std::memcpy(room, c.clean, c.clean_count * sizeof(void*));
+        std::swap(room, c.clean);
+        c.clean_capacity = capacity;
+    }
+    std::free(room);  // the old array, or an unused new one
+    const std::size_t size = c.size;
+    while (batch) {
+        free_stack* next = batch->next;  // read before the page is dropped
+        void* sp = sp_of(batch);
+        ::madvise(static_cast<char*>(sp) - size, size, MADV_DONTNEED);
+        std::lock_guard lk(c.mu);
+        if (c.clean_count < c.clean_capacity) {
+            c.clean[c.clean_count++] = sp;
+        } else {  // no room after all (out of memory): dirty again, its page comes back
+            free_stack* node = node_of(sp);
+            node->next = c.dirty;
+            c.dirty = node;
+            ++c.dirty_count;
+        }
+        batch = next;
+    }
 }
 
 /// Default-size stacks this thread freed, for it to reuse first.
@@ -135,6 +344,16 @@ std::size_t default_stack_size() noexcept {
     return s;
 }
 
+std::atomic<bool> canary_stacks_exist{false};
+
+bool has_canary(const void* stack_bottom) noexcept {
+    const auto a = reinterpret_cast<std::uintptr_t>(stack_bottom);
+    const std::size_t n = arena_count.load(std::memory_order_acquire);
+    for (std::size_t i = 0; i < n; ++i)
+        if (a >= arenas[i].lo && a < arenas[i].hi) return true;
+    return false;
+}
+
 /// A recycled stack may carry AddressSanitizer poison from frames of its last
 /// goroutine that never returned (it parked, or its stack was switched away
 /// from): the new goroutine starts with a clean slate.
@@ -150,7 +369,7 @@ namespace {
 
 boost::context::stack_context take_pooled(std::size_t size) {
     const std::size_t default_size = default_stack_size();
-    const std::size_t sz = size ? round_to_pages(size) : default_size;
+    const std::size_t sz = size ? class_size(size) : default_size;
     boost::context::stack_context sctx;
     sctx.size = sz;
     thread_cache& tc = tl_cache;
@@ -164,9 +383,14 @@ boost::context::stack_context take_pooled(std::size_t size) {
     size_class& c = class_of(sz);
     {
         std::lock_guard lk(c.mu);
-        if (free_stack* n = c.head) {
-            c.head = n->next;
+        if (free_stack* n = c.dirty) {
+            c.dirty = n->next;
+            --c.dirty_count;
             sctx.sp = sp_of(n);
+            return sctx;
+        }
+        if (c.clean_count) {
+            sctx.sp = c.clean[--c.clean_count];
             return sctx;
         }
     }
@@ -176,6 +400,7 @@ boost::context::stack_context take_pooled(std::size_t size) {
 
 void give_back_pooled(boost::context::stack_context& sctx) noexcept {
     unpoison_stack(sctx);
+    check_stack_canary(static_cast<char*>(sctx.sp) - sctx.size, canary_check::whole);
     free_stack* n = node_of(sctx.sp);
     thread_cache& tc = tl_cache;
     if (sctx.size == default_stack_size() && tc.count < thread_cache_limit) {
@@ -186,9 +411,15 @@ void give_back_pooled(boost::context::stack_context& sctx) noexcept {
     }
     // Only sizes that were allocated before are freed: the class exists.
     size_class& c = class_of(sctx.size);
-    std::lock_guard lk(c.mu);
-    n->next = c.head;
-    c.head = n;
+    bool too_many;
+    {
+        std::lock_guard lk(c.mu);
+        n->next = c.dirty;
+        c.dirty = n;
+        too_many = ++c.dirty_count > dirty_limit;
+    }
+    // The most recently freed half stays warm; this stack is among them.
+    if (too_many) release_dirty(c, dirty_limit / 2);
 }
 
 }  // namespace
@@ -220,3 +451,29 @@ void goroutine_stack::give_back() noexcept {
 }
 
 }  // namespace csp::detail
+
+namespace csp {
+
+void free_os_memory() noexcept {
+    using namespace detail;
+    // This thread's cache first: into the shared lists, to be released too.
+    thread_cache& tc = tl_cache;
+    if (tc.head) {
+        size_class& c = class_of(default_stack_size());
+        std::lock_guard lk(c.mu);
+        while (free_stack* n = tc.head) {
+            tc.head = n->next;
+            n->next = c.dirty;
+            c.dirty = n;
+            ++c.dirty_count;
+        }
+        tc.count = 0;
+    }
+    for (size_class& c : classes) {
+        if (__atomic_load_n(&c.size, __ATOMIC_ACQUIRE) == 0) break;
+        release_dirty(c, 0);
+    }
+    ::malloc_trim(0);
+}
+
+}  // namespace csp

@@ -22,9 +22,11 @@ struct registry_shard;
 class goroutine final : public boost::fibers::fiber_properties {
 public:
     /// Registers the goroutine; `entry` is the type of the function it runs
-    /// (its mangled name is demangled when printed); `stack` is the part of
-    /// its stack it may use.
-    goroutine(const std::type_info& entry, const boost::context::stack_context& stack);
+    /// (its mangled name is demangled when printed), `function` its address
+    /// when it is a function (named by its symbol), or null; `stack` is the
+    /// part of its stack it may use.
+    goroutine(const std::type_info& entry, const boost::context::stack_context& stack,
+              const void* function = nullptr);
     ~goroutine() override;  // Boost deletes it with the fiber's context
 
     /// Records live in their goroutine's stack (see spawn_goroutine):
@@ -50,6 +52,8 @@ public:
     std::size_t stack_size = 0;
     void* tsan_fiber = nullptr;  // ThreadSanitizer's handle, in TSan builds
     void* local = nullptr;       // csp::detail::goroutine_local()
+    const void* const function;            // the function it runs, if go() was given one; or null
+    std::atomic<bool> is_main{false};      // the goroutine of csp::run's main (dumps say "main")
     const char* entry() const noexcept { return entry_->name(); }
 
     /// Calls f(const goroutine&) for every live goroutine, holding each

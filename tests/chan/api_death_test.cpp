@@ -1,6 +1,6 @@
 // A select with no cases (Go's select {}) blocks forever: the deadlock
 // detector reports it, and the goroutine list shows it as Go does. A wait
-// whose deadline is "never" parks without a timer, so it is reported too.
+// whose deadline is "never" is not a deadlock: Go counts it as a timer.
 #include "harness/harness.hpp"
 
 #include <chan/time.hpp>
@@ -48,14 +48,42 @@ TEST_F(NoCasesDeath, AGoroutineInSelectWithNoCasesIsListedAsSuch) {
                 "all goroutines are asleep(.|\n)*goroutine [0-9]+ \\[select \\(no cases\\)\\]");
 }
 
-TEST_F(NoCasesDeath, AWaitThatNeverTimesOutIsADeadlock) {
-    EXPECT_EXIT(csp::run([] {
-                    csp::chan<int> never;
-                    (void)never.recv_for(std::chrono::hours::max());
+// A wait until "never" (a saturated duration) parks without a timer, but Go
+// counts it as a pending timer: no deadlock is reported. The child ends
+// itself once the detector has run with everyone blocked and held back
+// (csp::deadlock_checks_deferred); a report would end it first, with 2.
+// A goroutine that finishes meanwhile lets the runtime go idle and check.
+class NeverDeath : public SettingTest {
+protected:
+    void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+CSP_INSTANTIATE_SETTINGS(NeverDeath);
+
+template <class Wait>
+[[noreturn]] void wait_until_never(setting s, Wait wait) {
+    exit_once([] { return csp::deadlock_checks_deferred() > 0; }, 0, "checked, not reported\n");
+    run_in(s, [&] {
+        csp::chan<int> nobody;
+        csp::go([nobody] { nobody.recv(); });  // blocked for good, untimed
+        csp::go([] {});                        // finishes: the runtime goes idle
+        wait();
+    });
+    std::_Exit(1);  // the wait ended
+}
+
+TEST_P(NeverDeath, AWaitUntilNeverIsNotADeadlock) {
+    csp::chan<int> never;
+    const auto checked = ::testing::ExitedWithCode(0);
+    EXPECT_EXIT(wait_until_never(mode(), [&] { (void)never.recv_for(std::chrono::hours::max()); }), checked,
+                "checked, not reported");
+    EXPECT_EXIT(wait_until_never(mode(), [&] { (void)never.send_for(1, std::chrono::nanoseconds::max()); }),
+                checked, "checked, not reported");
+    EXPECT_EXIT(wait_until_never(mode(), [] { csp::sleep_for(std::chrono::steady_clock::duration::max()); }),
+                checked, "checked, not reported");
+    EXPECT_EXIT(wait_until_never(mode(), [&] {
+                    csp::select_until(std::chrono::steady_clock::time_point::max(), csp::case_recv(never));
                 }),
-                ::testing::ExitedWithCode(2), "all goroutines are asleep(.|\n)*chan receive");
-    EXPECT_EXIT(csp::run([] { csp::sleep_for(std::chrono::steady_clock::duration::max()); }),
-                ::testing::ExitedWithCode(2), "all goroutines are asleep(.|\n)*sleep");
+                checked, "checked, not reported");
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include "harness/harness.hpp"
 
 #include <algorithm>
+#include <sstream>
 
 #include <csignal>
 #include <cstdlib>
@@ -115,7 +116,13 @@ TEST(GoroutineStates, NameWhatEachGoroutineWaitsForAndOnWhat) {
         EXPECT_EQ(find("chan receive", object_of(c)), 1);
         EXPECT_EQ(find("sync.WaitGroup.Wait", &wg), 1);
         EXPECT_EQ(find("sync.Mutex.Lock", &mu), 1);
-        EXPECT_GE(find("runnable", nullptr), 1);  // this goroutine, running
+        EXPECT_EQ(find("running", nullptr), 1);  // this goroutine, the one asking
+        EXPECT_EQ(std::count_if(states.begin(), states.end(),
+                                [](const csp::goroutine_state& g) {
+                                    return g.wait_reason == "running" && g.entry == "main (the function csp::run runs)";
+                                }),
+                  1)
+            << csp::goroutine_dump();
 
         c.send(1);
         wg.done();
@@ -127,6 +134,42 @@ TEST(GoroutineStates, NameWhatEachGoroutineWaitsForAndOnWhat) {
                    0;
         }));
     });
+}
+
+// A goroutine started with a function (not a function object) is named by
+// the function's symbol, not by its type: Go prints main.worker(...).
+void dump_worker(csp::chan<int> c) { c.recv(); }
+
+TEST(GoroutineDump, NamesAFunctionBySymbolAndTheCallerAsRunning) {
+    csp::run([] {
+        csp::chan<int> c;
+        csp::go(dump_worker, c);
+        ASSERT_TRUE(csp_test::wait_until_blocked(1, "chan receive", csp_test::object_of(c)));
+        const std::string dump = csp::goroutine_dump();
+        EXPECT_NE(dump.find("[chan receive " + [&] {
+                      std::ostringstream o;
+                      o << csp_test::object_of(c);
+                      return o.str();
+                  }() + "]: (anonymous namespace)::dump_worker(csp::chan<int>)"),
+                  std::string::npos)
+            << dump;
+        EXPECT_EQ(dump.find("void (*)("), std::string::npos) << dump;
+        EXPECT_NE(dump.find("[running]: main (the function csp::run runs)"), std::string::npos) << dump;
+        c.send(1);
+    });
+}
+
+// Go reports main blocked on a channel with no goroutine at all; so do we,
+// for a plain thread (the runtime never started).
+TEST(GoroutineDumpDeathTest, APlainThreadBlockedWithNoGoroutinesIsADeadlock) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_EXIT(
+        {
+            csp_test::bound_child();
+            csp::chan<int> c;
+            c.recv();
+        },
+        ::testing::ExitedWithCode(2), "fatal error: all goroutines are asleep - deadlock!(.|\n)*no goroutines");
 }
 
 // Plain threads blocked with no deadline are counted (deadlock detection

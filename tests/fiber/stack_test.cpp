@@ -3,6 +3,7 @@
 #include "harness/harness.hpp"
 
 #include <array>
+#include <cstdio>
 #include <cstdlib>
 
 namespace {
@@ -60,6 +61,47 @@ TEST_P(Stack, DeepRecursionOnTheDefaultStackIsReportedAsAnOverflow) {
         "fatal error: stack overflow in a goroutine(.|\n)*CSP_STACK_SIZE");
 }
 
+// Without MADV_GUARD_INSTALL (Debian 12's kernel): guard pages by mprotect,
+// or, beyond their budget of mappings, a canary page checked when the
+// goroutine parks or exits. CSP_STACK_GUARD forces each.
+TEST_P(Stack, DeepRecursionIsReportedWithGuardPagesByMprotect) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(
+        {
+            ::unsetenv("CSP_STACK_SIZE");
+            ::setenv("CSP_STACK_GUARD", "mprotect", 1);
+            deep_recursion_on_the_default_stack(mode());
+        },
+        "fatal error: stack overflow in a goroutine(.|\n)*CSP_STACK_SIZE");
+}
+
+TEST_P(Stack, DeepRecursionIsReportedByTheCanaryWithoutAGuardPage) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(
+        {
+            ::unsetenv("CSP_STACK_SIZE");
+            ::setenv("CSP_STACK_GUARD", "canary", 1);
+            deep_recursion_on_the_default_stack(mode());
+        },
+        "fatal error: stack overflow in a goroutine(.|\n)*CSP_STACK_SIZE");
+}
+
+// An overflow that runs through every stack below it still ends in a
+// report: the reservation of canary stacks starts with an inaccessible page.
+TEST(StackDeathTest, ARunawayRecursionWithoutGuardPagesIsReported) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(
+        {
+            ::setenv("CSP_STACK_GUARD", "canary", 1);
+            csp::run([] {
+                csp::chan<int> out;
+                csp::go(csp::stack_size{64 * 1024}, [out] { out.send(deep(1 << 22)); });
+                out.recv();
+            });
+        },
+        "stack overflow in a goroutine");
+}
+
 // The same recursion passes once CSP_STACK_SIZE makes every default stack
 // larger (read when the runtime starts, so set before it, in the child).
 TEST_P(Stack, CspStackSizeLiftsTheDefault) {
@@ -81,6 +123,37 @@ TEST(StackDeathTest, StackOverflowHitsTheGuardPageAndIsReported) {
                      out.recv();
                  }),
                  "stack overflow in a goroutine");
+}
+
+// A frame larger than the guard page (a 100 KB local buffer on a 64 KiB
+// stack) must not step over it into the neighbour's stack:
+// -fstack-clash-protection (handed to users by the meson dependency and
+// the pkg-config file) makes the function touch its frame page by page, so
+// it faults in the guard page and is reported.
+[[gnu::noinline]] int big_frame(int i) {
+    volatile char buffer[100 * 1000];
+    buffer[i] = 1;
+    buffer[sizeof buffer - 1] = 2;
+    return buffer[i] + buffer[sizeof buffer - 1];
+}
+
+TEST_P(Stack, AFrameLargerThanTheStackIsReportedAsAnOverflow) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(
+        {
+            ::unsetenv("CSP_STACK_SIZE");
+            bound_child();
+            run_in(mode(), [] {
+                chan<int> out(1);
+                chan<int> neighbour;  // a parked goroutine on the stack next door
+                csp::go([neighbour] { neighbour.recv(); });
+                csp::go(csp::stack_size{64 * 1024}, [out] { out.send(big_frame(0)); });
+                out.recv();
+                std::fputs("the big frame ran without a report\n", stderr);
+                std::_Exit(0);
+            });
+        },
+        "fatal error: stack overflow in a goroutine");
 }
 
 // Starts a goroutine whose closure holds N bytes and waits for it to end.

@@ -42,6 +42,41 @@ inline void exit_after(std::chrono::milliseconds d, int status, const char* note
     ::setitimer(ITIMER_REAL, &t, nullptr);
 }
 
+/// In a child: ends the process with `status`, printing `note`, as soon as
+/// `done()` holds; it is polled every 2 ms from a SIGALRM handler, so it
+/// must be async-signal-safe (an atomic load). After `patience` without it,
+/// a hang: status 124. For outcomes seen by no thread of the child (all may
+/// be blocked). No thread is started; replaces exit_after and bound_child.
+inline void exit_once(bool (*done)(), int status, const char* note) {
+    static bool (*condition)();
+    static int code;
+    static const char* text;
+    static int polls_left;
+    condition = done;
+    code = status;
+    text = note;
+    polls_left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(patience).count() / 2);
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {
+        if (condition()) {
+            (void)!::write(STDERR_FILENO, text, std::strlen(text));
+            ::_exit(code);
+        }
+        if (--polls_left <= 0) {
+            static const char hang[] = "child: the awaited condition never held within the test's patience\n";
+            (void)!::write(STDERR_FILENO, hang, sizeof hang - 1);
+            ::_exit(124);
+        }
+    };
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    ::sigaction(SIGALRM, &sa, nullptr);
+    itimerval t{};
+    t.it_value.tv_usec = 2000;
+    t.it_interval.tv_usec = 2000;
+    ::setitimer(ITIMER_REAL, &t, nullptr);
+}
+
 /// In a child: a hang becomes a failure (exit status 124) after `patience`.
 inline void bound_child() {
     exit_after(std::chrono::duration_cast<std::chrono::milliseconds>(patience), 124,

@@ -1,0 +1,112 @@
+// Many goroutines, as a Go program starts them: a million parked at once
+// must work on any kernel (Debian 12's 6.1 has no MADV_GUARD_INSTALL, so
+// guard pages cost mappings, and vm.max_map_count is 65530), and the memory
+// their stacks took comes back once they are gone. Each case in a child
+// process: the guard kind (CSP_STACK_GUARD) is read when the runtime starts,
+// and resident memory is measured from a fresh start.
+#include "harness/harness.hpp"
+#include "harness/stress.hpp"
+
+#include <fiber/debug.hpp>
+#include <fiber/memory.hpp>
+#include <fiber/wait_group.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+namespace {
+
+using namespace csp_test;
+using csp::chan;
+
+#ifdef CSP_TEST_SANITIZED
+constexpr long goroutines = 40'000;  // still beyond the mprotect budget (~16,000 stacks)
+constexpr bool measure_memory = false;  // shadow memory and quarantines: VmRSS says little
+#else
+constexpr long goroutines = 1'000'000;
+constexpr bool measure_memory = true;
+#endif
+
+long mappings() {
+    std::ifstream maps("/proc/self/maps");
+    long n = 0;
+    for (std::string line; std::getline(maps, line);) ++n;
+    return n;
+}
+
+// `n` goroutines, all alive at once (none can finish before the release),
+// then released; returns once every one of them is gone.
+void park_and_release(long n) {
+    csp::run([n] {
+        chan<int> release;
+        csp::wait_group started, finished;
+        started.add(static_cast<int>(n));
+        finished.add(static_cast<int>(n));
+        for (long i = 0; i < n; ++i) {
+            csp::go([&, release] {
+                started.done();
+                EXPECT_EQ(release.recv(), std::nullopt);
+                finished.done();
+            });
+        }
+        started.wait();
+        EXPECT_LT(mappings(), 65530 / 2 + 1000) << "the stacks took more than half of a stock vm.max_map_count";
+        release.close();
+        finished.wait();
+    });
+    EXPECT_TRUE(yield_until([] { return csp::goroutine_states().empty(); }, patience))
+        << csp::goroutine_states().size() << " goroutines still alive";
+}
+
+// Parks and releases `n` goroutines and checks resident memory before,
+// after (given back by the pool on its own) and after csp::free_os_memory().
+void parked_released_and_memory_back(long n) {
+    exit_after(std::chrono::minutes(4), 124, "child still running after 4 minutes: a hang\n");
+    park_and_release(1000);  // the runtime and the harness settle first
+    csp::free_os_memory();
+    const long start = resident_kib();
+    park_and_release(n);
+    const long after = resident_kib();
+    csp::free_os_memory();
+    const long freed = resident_kib();
+    std::fprintf(stderr, "%ld goroutines: resident %ld KiB at the start, %ld after, %ld after free_os_memory\n", n,
+                 start, after, freed);
+    if (measure_memory) {
+        // Before the pool gave pages back: +7.8 GiB for a million.
+        EXPECT_LT(after - start, 128 * 1024) << "the pool kept the stacks' pages";
+        EXPECT_LT(freed - start, 48 * 1024) << "free_os_memory kept pages";
+    }
+}
+
+TEST(StackMemoryDeathTest, AMillionGoroutinesWithGuardPagesByMprotectAndMemoryComesBack) {
+    expect_clean_exit_in_child([] {
+        ::setenv("CSP_STACK_GUARD", "mprotect", 1);  // Debian 12's kernel: no MADV_GUARD_INSTALL
+        parked_released_and_memory_back(goroutines);
+    });
+}
+
+TEST(StackMemoryDeathTest, ManyGoroutinesWithTheDefaultGuardsAndMemoryComesBack) {
+    expect_clean_exit_in_child([] { parked_released_and_memory_back(goroutines / 5); });
+}
+
+// Any number of distinct stack sizes (each got a size class of its own, and
+// the 33rd threw bad_alloc).
+TEST(StackMemoryDeathTest, ManyDistinctStackSizesWork) {
+    expect_clean_exit_in_child([] {
+        csp::run([] {
+            chan<std::size_t> done;
+            for (std::size_t k = 1; k <= 200; ++k) {
+                const std::size_t size = 64 * 1024 + k * 4096 * 7 + k % 3;
+                csp::go(csp::stack_size{size}, [done, size] {
+                    volatile char deep[32 * 1024];  // uses half the smallest of them
+                    deep[0] = 1;
+                    done.send(size + deep[0] - 1);
+                });
+                EXPECT_EQ(done.recv(), size);
+            }
+        });
+    });
+}
+
+}  // namespace
