@@ -59,7 +59,10 @@ struct dispatcher_loop {
 
     std::map<worker_id, worker_rec> workers{};  // live workers (until they report quit)
     std::size_t live = 0;                       // of those, not quitting
-    std::deque<worker_id> idle{};               // may hold stale ids: check worker_rec::idle
+    // Idle workers, the most recently idle last: jobs go to it first (its
+    // stack and its thread are warm; with tiny jobs a few workers do all
+    // the work). May hold stale ids: check worker_rec::idle.
+    std::vector<worker_id> idle{};
     worker_id next_worker = 1;
     std::deque<clock::time_point> restarts{};  // supervision: restarts within the last restart_period
     std::size_t blocked = 0;     // workers whose job is blocked on another job
@@ -319,8 +322,8 @@ struct dispatcher_loop {
         while (store->queued() > 0) {
             worker_id w = 0;
             while (!idle.empty() && w == 0) {
-                const worker_id c = idle.front();
-                idle.pop_front();
+                const worker_id c = idle.back();
+                idle.pop_back();
                 auto it = workers.find(c);
                 if (it != workers.end() && it->second.idle) w = c;
             }
