@@ -33,7 +33,7 @@ namespace csp::detail {
 namespace {
 
 std::atomic<std::size_t> blocked_threads{0};
-// Bumped whenever a plain thread makes a goroutine runnable or is woken:
+// Bumped whenever a plain thread makes a goroutine runnable, blocks or is woken:
 // a check that sees it change was looking at a moving picture.
 std::atomic<std::uint64_t> outside_activity{0};
 #if defined(__SANITIZE_THREAD__)
@@ -139,7 +139,11 @@ std::size_t blocked_plain_threads() noexcept { return blocked_threads.load(std::
 std::size_t internal_threads() noexcept { return helper_threads.load(std::memory_order_acquire); }
 
 void blocked_threads_add(long delta) noexcept {
-    if (delta < 0) outside_activity.fetch_add(1, std::memory_order_seq_cst);
+    // Either way is activity. A thread that blocks in the middle of a check
+    // may be one the check did not count among the process's threads yet (it
+    // was started after the count was read): the check must not take it for
+    // one of the threads it saw.
+    outside_activity.fetch_add(1, std::memory_order_seq_cst);
     blocked_threads.fetch_add(static_cast<std::size_t>(delta), std::memory_order_seq_cst);
 }
 
