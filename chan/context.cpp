@@ -75,28 +75,31 @@ struct context_node : std::enable_shared_from_this<context_node> {
     /// called by this node's own deadline timer, which must not wait for
     /// its own firing to end.
     void cancel(context_error why, bool from_timer = false) {
-        std::vector<context_node*> claimed;                  // in claiming order: parents before children
+        // No allocation for a node without children (the common cancel).
         std::vector<std::shared_ptr<context_node>> pending;  // taken from a claimed parent, not yet claimed
-        std::vector<std::shared_ptr<context_node>> held;     // keeps the claimed descendants alive
+        std::vector<std::shared_ptr<context_node>> claimed;  // descendants, parents before children
         if (!claim(why, pending)) return;
-        claimed.push_back(this);
         while (!pending.empty()) {
             std::shared_ptr<context_node> k = std::move(pending.back());
             pending.pop_back();
             // Already claimed by its own cancel or timer: that one finishes it.
-            if (!k->claim(why, pending)) continue;
-            claimed.push_back(k.get());
-            held.push_back(std::move(k));
+            if (k->claim(why, pending)) claimed.push_back(std::move(k));
         }
         // Children first: a goroutine woken by a done channel must find every
         // descendant cancelled already (Go closes first, leaving that a race).
         // Every node was claimed before its descendants, so close in reverse.
         for (auto it = claimed.rbegin(); it != claimed.rend(); ++it) (*it)->done_ch.close();
+        done_ch.close();
         // Only this node leaves its parent: a descendant's parent was claimed
         // here and its map emptied.
         if (auto p = parent.lock()) p->forget(this);
-        for (context_node* n : claimed)
-            if (n->timer.fire && !(from_timer && n == this) && timer_stop(&n->timer)) n->timer.keep.reset();
+        if (!from_timer) stop_timer();
+        for (auto& k : claimed) k->stop_timer();
+    }
+
+    /// Stops the deadline timer if it is armed, letting go of the node.
+    void stop_timer() noexcept {
+        if (timer.fire && timer_stop(&timer)) timer.keep.reset();
     }
 
     /// Sets err (first time only) and moves the children to `out`; false if
@@ -205,8 +208,7 @@ std::pair<context, cancel_func> make_child(const context& parent,
         // its timer_stop found the timer idle, so stop it here (whichever
         // stop finds it armed lets go of `keep`).
         detail::timer_start(&n->timer);
-        if (context_access::make(n).err() != context_error::none && detail::timer_stop(&n->timer))
-            n->timer.keep.reset();
+        if (context_access::make(n).err() != context_error::none) n->stop_timer();
     }
     std::weak_ptr<detail::context_node> weak = n;
     cancel_func cancel = [weak] {
