@@ -297,7 +297,7 @@ void release_dirty(size_class& c, std::size_t keep) noexcept {
         if (!room) break;
         std::lock_guard lk(c.mu);
         if (c.clean_capacity >= capacity) continue;  // someone grew it meanwhile
-        std::memcpy(room, c.clean, c.clean_count * sizeof(void*));
+        if (c.clean_count) std::memcpy(room, c.clean, c.clean_count * sizeof(void*));
         std::swap(room, c.clean);
         c.clean_capacity = capacity;
     }

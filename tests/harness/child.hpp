@@ -12,6 +12,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -48,21 +49,23 @@ inline void exit_after(std::chrono::milliseconds d, int status, const char* note
 /// a hang: status 124. For outcomes seen by no thread of the child (all may
 /// be blocked). No thread is started; replaces exit_after and bound_child.
 inline void exit_once(bool (*done)(), int status, const char* note) {
-    static bool (*condition)();
-    static int code;
-    static const char* text;
-    static int polls_left;
-    condition = done;
-    code = status;
-    text = note;
-    polls_left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(patience).count() / 2);
+    // Atomics: the handler may run on any thread of the child.
+    static std::atomic<bool (*)()> condition;
+    static std::atomic<int> code;
+    static std::atomic<const char*> text;
+    static std::atomic<int> polls_left;
+    condition.store(done);
+    code.store(status);
+    text.store(note);
+    polls_left.store(static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(patience).count() / 2));
     struct sigaction sa {};
     sa.sa_handler = [](int) {
-        if (condition()) {
-            (void)!::write(STDERR_FILENO, text, std::strlen(text));
-            ::_exit(code);
+        if (condition.load()()) {
+            const char* t = text.load();
+            (void)!::write(STDERR_FILENO, t, std::strlen(t));
+            ::_exit(code.load());
         }
-        if (--polls_left <= 0) {
+        if (polls_left.fetch_sub(1) <= 1) {
             static const char hang[] = "child: the awaited condition never held within the test's patience\n";
             (void)!::write(STDERR_FILENO, hang, sizeof hang - 1);
             ::_exit(124);
