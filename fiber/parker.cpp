@@ -120,7 +120,13 @@ void parker::park_thread(const std::chrono::steady_clock::time_point* deadline) 
         if (!b->woken) {
             b->counted = true;
             blocked_threads_add(1);
-            check_deadlock_if_idle();
+            // Look for a deadlock once the wait has lasted a little: the
+            // check reads /proc/self/status (an open, a read, allocations),
+            // too dear for every short wait of a plain thread, and a report
+            // loses nothing by coming 10 ms later. Whatever changes meanwhile
+            // counts as activity, which the check watches anyway.
+            if (!b->cv.wait_for(lk, std::chrono::milliseconds(10), [b] { return b->woken; }))
+                check_deadlock_if_idle();
         }
         b->cv.wait(lk, [b] { return b->woken; });
     }
