@@ -45,20 +45,26 @@ runtime& runtime::get() {
 
 runtime::runtime() {
     const std::size_t n = configured_procs();
-    procs_.assign(n, nullptr);
-    for (std::size_t i = 0; i < n; ++i) {
-        std::thread([this, i, n] {
-            watch_stack_overflow();
-            boost::fibers::use_scheduling_algorithm<proc>(*this, i);
-            // use_scheduling_algorithm keeps the algorithm; find it again.
-            procs_[i] = tl_proc;
-            registered_.fetch_add(1, std::memory_order_acq_rel);
-            // Nobody steals before every proc is there.
-            while (registered_.load(std::memory_order_acquire) != n) std::this_thread::yield();
-            thread_main(i);
-        }).detach();
-    }
+    configured_ = n;
+    procs_.assign(n + max_standins, nullptr);
+    for (std::size_t i = 0; i < n; ++i) start_thread(i);
     while (registered_.load(std::memory_order_acquire) != n) std::this_thread::yield();
+    size_.store(n, std::memory_order_release);  // now others may steal from them
+    internal_threads_add(1);
+    std::thread([this] { monitor_main(); }).detach();
+}
+
+void runtime::start_thread(std::size_t index) {
+    std::thread([this, index] {
+        watch_stack_overflow();
+        boost::fibers::use_scheduling_algorithm<proc>(*this, index);
+        // use_scheduling_algorithm keeps the algorithm; find it again.
+        procs_[index] = tl_proc;
+        registered_.fetch_add(1, std::memory_order_acq_rel);
+        // Nobody steals before the proc is counted in size_ (by the starter).
+        while (size_.load(std::memory_order_acquire) <= index) std::this_thread::yield();
+        thread_main(index);
+    }).detach();
 }
 
 void runtime::thread_main(std::size_t) {
@@ -98,8 +104,14 @@ boost::fibers::context* runtime::take_injected() noexcept {
 void runtime::wakep() noexcept {
     std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with proc::park_thread
     if (idle.load(std::memory_order_seq_cst) == 0 || spinning.load(std::memory_order_seq_cst) != 0) return;
-    for (proc* p : procs_)
-        if (p->unpark()) return;
+    // One wake-up at a time (Go's CAS on nmspinning): until the woken thread
+    // is up and looking (it clears `waking`, then counts as spinning), more
+    // ready goroutines need no other thread; without this, every hand-off
+    // in between would take the park locks again.
+    if (waking.exchange(true, std::memory_order_acq_rel)) return;
+    for (proc* p : all())
+        if (p->unpark()) return;  // it clears `waking` when it runs
+    waking.store(false, std::memory_order_release);
 }
 
 bool in_goroutine() noexcept { return tl_proc != nullptr; }

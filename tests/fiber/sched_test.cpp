@@ -1,0 +1,189 @@
+// The scheduler keeps runnable goroutines moving while a goroutine holds its
+// thread (issue 9): a busy loop or a blocking system call in one goroutine
+// must not strand the goroutines it made ready. Every wait here is bounded:
+// a spinning loop gives up after `generous` and fails with what it saw.
+#include "harness/harness.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+namespace {
+
+using namespace csp_test;
+using csp::chan;
+
+/// Spins (never yields) until pred() holds; false after `within`.
+template <class P>
+bool spin_until(P pred, steady::duration within = generous) {
+    const auto give_up = steady::now() + within;
+    while (!pred())
+        if (steady::now() > give_up) return false;
+    return true;
+}
+
+/// A pipe whose reader a goroutine blocks on, with a watchdog thread that
+/// writes 'W' after 10 s unless released: a hang becomes a failure.
+class guarded_pipe {
+public:
+    guarded_pipe() {
+        if (::pipe(fds_) != 0) std::abort();
+        watchdog_ = std::thread([this] {
+            const auto give_up = steady::now() + 10s;
+            while (!done_.load() && steady::now() < give_up) std::this_thread::sleep_for(1ms);
+            if (!done_.load()) (void)!::write(fds_[1], "W", 1);
+        });
+    }
+    ~guarded_pipe() {
+        release_watchdog();
+        ::close(fds_[0]);
+        ::close(fds_[1]);
+    }
+    int read_end() const { return fds_[0]; }
+    int write_end() const { return fds_[1]; }
+    void release_watchdog() {
+        done_ = true;
+        if (watchdog_.joinable()) watchdog_.join();
+    }
+
+private:
+    int fds_[2];
+    std::atomic<bool> done_{false};
+    std::thread watchdog_;
+};
+
+// The issue's first program: main spins while four goroutines it started
+// wait; the last one sits in main's runnext.
+TEST(Sched, GoroutinesStartedByASpinningGoroutineRun) {
+    csp::run([] {
+        std::atomic<int> ran{0};
+        const auto t0 = steady::now();
+        for (int i = 0; i < 4; ++i) csp::go([&] { ran++; });
+        const bool all = spin_until([&] { return ran.load() == 4; });
+        EXPECT_TRUE(all) << ran.load() << " of 4 goroutines ran while main spun for " << ms(since(t0)) << " ms";
+        EXPECT_LT(since(t0), 500ms) << "took " << ms(since(t0)) << " ms";
+        yield_until([&] { return ran.load() == 4; });  // never leave with `ran` still referenced
+    });
+}
+
+// A goroutine woken through a channel by a goroutine that then computes.
+TEST(Sched, GoroutineWokenBySpinnerThroughChannelRuns) {
+    csp::run([] {
+        chan<int> ch;
+        std::atomic<int> got{-1};
+        csp::go([&, ch] {
+            got = ch.recv().value_or(-2);
+        });
+        ASSERT_TRUE(wait_until_blocked(1, "chan receive", object_of(ch)));
+        const auto t0 = steady::now();
+        ch.send(7);  // the receiver becomes runnable here, on our runnext
+        const bool ran = spin_until([&] { return got.load() != -1; });
+        EXPECT_TRUE(ran) << "the woken receiver did not run while the sender spun for " << ms(since(t0)) << " ms";
+        EXPECT_EQ(got.load(), 7);
+        EXPECT_LT(since(t0), 500ms) << "took " << ms(since(t0)) << " ms";
+        yield_until([&] { return got.load() != -1; });
+    });
+}
+
+// `go writer(); read(pipe)`: the reader blocks its thread in the kernel.
+// A watchdog thread writes 'W' after a while, so a hang becomes a failure.
+TEST(Sched, GoroutineBlockedInReadDoesNotStrandItsWriter) {
+    guarded_pipe pipe;
+    const int fds[2] = {pipe.read_end(), pipe.write_end()};
+    char c = 0;
+    csp::run([&] {
+        csp::go([w = fds[1]] { (void)!::write(w, "G", 1); });
+        (void)!::read(fds[0], &c, 1);  // blocks this scheduler thread
+    });
+    pipe.release_watchdog();
+    EXPECT_EQ(c, 'G') << "the writer goroutine never ran while its starter was blocked in read()";
+}
+
+
+// Every scheduler thread spins (a goroutine each, for 600 ms) while another
+// goroutine sleeps 1 ms at a time: the monitor fires its timers and a
+// stand-in thread runs it. Without that the sleeper would not run at all
+// before the spinners stop. The worst nap is late by the monitor's
+// threshold (10 ms) and poll, plus whatever the OS adds with more busy
+// threads than cores: tens of ms on a loaded 2-core machine, so the bound
+// is only that the worst is well below the spin.
+TEST(Sched, SleeperWakesWhileEverySchedulerThreadSpins) {
+    csp::run([] {
+        const std::size_t spinners = csp::procs();
+        std::atomic<std::size_t> started{0};
+        std::atomic<int> finished{0};
+        std::atomic<bool> stop{false};
+        std::atomic<int> naps{0};
+        std::atomic<long long> worst_us{0};
+        csp::go([&] {  // the sleeper, started first: it is parked when the spinners run
+            while (!stop.load()) {
+                const auto t0 = steady::now();
+                csp::sleep_for(1ms);
+                const auto late = std::chrono::duration_cast<std::chrono::microseconds>(since(t0) - 1ms).count();
+                if (started.load() == spinners && late > worst_us.load()) worst_us = late;
+                naps++;
+            }
+            finished++;
+        });
+        for (std::size_t i = 0; i < spinners; ++i)
+            csp::go([&] {
+                started++;
+                spin_until([&] { return stop.load(); }, 600ms);
+                finished++;
+            });
+        // Main spins too, watching; it is one of the busy goroutines.
+        spin_until([&] { return started.load() == spinners; });
+        const int naps_before = naps.load();
+        spin_until([] { return false; }, 600ms);
+        const int naps_during = naps.load() - naps_before;
+        stop = true;
+        yield_until([&] { return finished.load() == static_cast<int>(spinners) + 1; });
+        EXPECT_GT(naps_during, 50) << "the sleeper woke " << naps_during << " times in 600 ms of spinning";
+        EXPECT_LT(worst_us.load(), 400'000) << "a 1 ms sleep ended " << worst_us.load() / 1000.0
+                                            << " ms late while every scheduler thread spun";
+    });
+}
+
+// A goroutine blocked in read() on an empty pipe holds its thread; channel
+// traffic among the others goes on (with one scheduler thread: on a
+// stand-in). The reader is released by a write once the traffic is done,
+// or by a watchdog thread after 10 s.
+TEST(Sched, GoroutineBlockedInReadDoesNotStopChannelTraffic) {
+    guarded_pipe pipe;
+    const int fds[2] = {pipe.read_end(), pipe.write_end()};
+    char c = 0;
+    int rounds = 0;
+    csp::run([&] {
+        chan<char> read_done(1);
+        std::atomic<bool> reading{false};
+        csp::go([&, read_done] {
+            reading = true;
+            (void)!::read(fds[0], &c, 1);  // blocks this scheduler thread
+            read_done.send(c);
+        });
+        ASSERT_TRUE(yield_until([&] { return reading.load(); })) << "the reader never started";
+        const auto t0 = steady::now();
+        chan<int> ping, pong;
+        csp::go([ping, pong] {
+            for (int v : ping) pong.send(v + 1);
+        });
+        for (int i = 0; i < 1000; ++i) {
+            ping.send(i);
+            if (pong.recv().value_or(-1) != i + 1) break;
+            ++rounds;
+        }
+        ping.close();
+        std::printf("1000 round trips beside a goroutine blocked in read(): %.1f ms\n", ms(since(t0)));
+        (void)!::write(fds[1], "M", 1);
+        read_done.recv();
+    });
+    pipe.release_watchdog();
+    EXPECT_EQ(rounds, 1000);
+    EXPECT_EQ(c, 'M') << "channel traffic stopped while a goroutine was blocked in read(): the watchdog released it";
+}
+
+}  // namespace
