@@ -28,7 +28,14 @@
 //     records need no lock but for standin_report's reads (standin_mu_).
 //  2. A retired stand-in takes no work: unpark() ignores it, it does not
 //     count as idle, and it surrenders what it holds at its next pick.
+//  3. Deadlock detection counts the monitor as a thread that never touches
+//     goroutines. While it does (firing timers, moving goroutines) it is
+//     not counted (handling), and it bumps the outside-activity count when
+//     done, so no check sees goroutines in its hands as lost. Having acted,
+//     it looks for a deadlock itself if every scheduler thread sleeps for
+//     good (the check their last park made may have been spoiled by it).
 #include <fiber/internal/runtime.hpp>
+#include <fiber/internal/sched.hpp>
 
 #include <cstdio>
 #include <mutex>
@@ -39,6 +46,16 @@ namespace csp::detail {
 
 namespace {
 using namespace std::chrono_literals;
+
+/// Invariant 3: the monitor holds goroutines while this lives.
+struct handling {
+    handling() { internal_threads_add(-1); }
+    ~handling() {
+        internal_threads_add(1);
+        note_outside_activity();
+    }
+};
+
 constexpr clock::duration poll_min = 20us;
 constexpr clock::duration poll_max = 1ms;
 constexpr int quiet_polls_before_backoff = 50;
@@ -60,7 +77,10 @@ void runtime::monitor_main() noexcept {
         bool acted = false;
 
         // Timers nobody fired: every thread is busy, or sleeps past them.
-        if (!timers.empty() && timers.next_deadline() + timer_slack < now) acted |= timers.run_due(now) > 0;
+        if (!timers.empty() && timers.next_deadline() + timer_slack < now) {
+            handling h;
+            acted |= timers.run_due(now) > 0;
+        }
 
         // Who moves, who is stuck.
         const std::size_t n = size();
@@ -84,13 +104,26 @@ void runtime::monitor_main() noexcept {
             proc& p = at(i);
             if (p.retired() || p.looking() || p.picks() != seen[i].picks || now == seen[i].since) continue;
             if (!p.has_runnext() && !p.has_stealable()) continue;
-            if (someone_looks || now - seen[i].since >= stuck_threshold) acted |= p.surrender() > 0;
+            if (someone_looks || now - seen[i].since >= stuck_threshold) {
+                handling h;
+                acted |= p.surrender() > 0;
+            }
+        }
+
+        // A wake-up lost somewhere: work waits in the global queue while a
+        // thread sleeps and none looks.
+        if (has_injected() && idle.load(std::memory_order_acquire) > 0 &&
+            spinning.load(std::memory_order_acquire) == 0) {
+            waking.store(false, std::memory_order_release);
+            wakep();
+            acted = true;
         }
 
         // Retire the stand-ins whose stuck proc moves again.
         for (std::size_t s = 0; s < standin_count_; ++s) {
             standin& st = standins_[s];
-            if (!st.active || seen[st.covers].since != now) continue;
+            // (A stand-in covering a stand-in that retired retires too.)
+            if (!st.active || (seen[st.covers].since != now && !at(st.covers).retired())) continue;
             {
                 std::lock_guard lk(standin_mu_);
                 st.active = false;
@@ -140,6 +173,7 @@ void runtime::monitor_main() noexcept {
             }
         }
 
+        if (acted && idle_forever.load(std::memory_order_acquire) == size()) check_deadlock();  // invariant 3
         if (acted) {
             delay = poll_min;
             quiet = 0;

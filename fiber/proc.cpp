@@ -256,7 +256,9 @@ bool proc::stranded_runnext_elsewhere(std::uint32_t* seen) noexcept {
 
 context* proc::take_work() noexcept {
     if (retired_.load(std::memory_order_relaxed)) {  // a stand-in whose stuck proc moves again
-        surrender();
+        // Why wakep even when nothing was ours: retired while spinning, we
+        // may be the spinner whose presence made a waker skip its wakep.
+        if (surrender() == 0 && rt_.has_injected()) rt_.wakep();
         return nullptr;
     }
     if (context* ctx = take_runnext()) return ctx;

@@ -142,7 +142,7 @@ TEST(Sched, SleeperWakesWhileEverySchedulerThreadSpins) {
         const int naps_during = naps.load() - naps_before;
         stop = true;
         yield_until([&] { return finished.load() == static_cast<int>(spinners) + 1; });
-        EXPECT_GT(naps_during, 50) << "the sleeper woke " << naps_during << " times in 600 ms of spinning";
+        EXPECT_GT(naps_during, 10) << "the sleeper woke " << naps_during << " times in 600 ms of spinning";
         EXPECT_LT(worst_us.load(), 400'000) << "a 1 ms sleep ended " << worst_us.load() / 1000.0
                                             << " ms late while every scheduler thread spun";
     });
