@@ -132,7 +132,7 @@ void park_current(boost::fibers::context* self, spin_mutex& lk) noexcept {
     tl_proc->park(self, lk);
 }
 
-std::size_t procs() { return runtime::get().size(); }
+std::size_t procs() { return runtime::get().configured(); }  // not the stand-ins
 
 // proc registers itself for its thread when Boost constructs it.
 void register_proc(proc* p) noexcept { tl_proc = p; }
