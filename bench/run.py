@@ -54,6 +54,7 @@ THROUGHPUT = [
     "workerpool_4",
     "workerpool_64",
     "spawn_join",
+    "cpu_bound_latency",
 ]
 # Memory workloads: one fresh process per repetition; the rows they print
 # (name, unit) and the name of each in the final table.
