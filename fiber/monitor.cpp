@@ -79,7 +79,7 @@ void runtime::monitor_main() noexcept {
         // Timers nobody fired: every thread is busy, or sleeps past them.
         if (!timers.empty() && timers.next_deadline() + timer_slack < now) {
             handling h;
-            acted |= timers.run_due(now) > 0;
+            acted |= fire_timers(now) > 0;
         }
 
         // Who moves, who is stuck.

@@ -261,6 +261,11 @@ context* proc::take_work() noexcept {
         if (surrender() == 0 && rt_.has_injected()) rt_.wakep();
         return nullptr;
     }
+    // Goroutines their timers woke, first (every pick that gets here, at
+    // least each timer_check_every-th): a sleeper must not sink under churn.
+    if (rt_.has_urgent()) {
+        if (context* ctx = rt_.take_injected()) return ctx;
+    }
     if (context* ctx = take_runnext()) return ctx;
     runnext_streak_ = 0;
     if (!pinned_.empty()) {
@@ -375,7 +380,7 @@ context* proc::choose_next() noexcept {
         sched_fiber_ = nullptr;
         return run(d);
     }
-    if (!sched_fiber_ && !rt_.timers.empty()) rt_.timers.run_due(clock::now());  // we are the scheduler fiber
+    if (!sched_fiber_ && !rt_.timers.empty()) rt_.fire_timers(clock::now());  // we are the scheduler fiber
     if (context* ctx = take_work()) return run(attach(ctx));
     if (sched_fiber_) {
         // Nothing to run: the scheduler fiber idles in suspend_until.
@@ -455,13 +460,13 @@ void proc::suspend_until(std::chrono::steady_clock::time_point const& tp) noexce
     }
     rt_.spinning.fetch_sub(1, std::memory_order_seq_cst);
     if (stranded) return;  // Boost picks again: take_work steals it
-    if (!rt_.timers.empty() && rt_.timers.run_due(clock::now()) > 0) return;
+    if (!rt_.timers.empty() && rt_.fire_timers(clock::now()) > 0) return;
     if (has_work()) return;
     clock::time_point deadline = tp;
     clock::time_point t = rt_.timers.next_deadline();
     if (t < deadline) deadline = t;
     park_thread(deadline);
-    if (!rt_.timers.empty()) rt_.timers.run_due(clock::now());
+    if (!rt_.timers.empty()) rt_.fire_timers(clock::now());
 }
 
 void proc::park_thread(clock::time_point deadline) noexcept {

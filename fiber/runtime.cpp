@@ -16,6 +16,7 @@ namespace csp::detail {
 
 namespace {
 thread_local proc* tl_proc = nullptr;
+thread_local bool tl_firing_timers = false;  // a plain thread (the monitor) in runtime::fire_timers
 
 std::size_t configured_procs() {
     if (const char* s = std::getenv("CSP_PROCS")) {
@@ -98,7 +99,29 @@ boost::fibers::context* runtime::take_injected() noexcept {
     boost::fibers::context* ctx = &inject_.front();
     inject_.pop_front();
     inject_len_.fetch_sub(1, std::memory_order_relaxed);
+    // The front is where urgent ones wait: taking it takes one of them.
+    if (urgent_.load(std::memory_order_relaxed) != 0) urgent_.fetch_sub(1, std::memory_order_relaxed);  // under inject_mu_
     return ctx;
+}
+
+void runtime::inject_urgent(boost::fibers::context* ctx) noexcept {
+    note_outside_activity();
+    {
+        std::lock_guard lk(inject_mu_);
+        inject_.push_front(*ctx);
+        inject_len_.fetch_add(1, std::memory_order_relaxed);
+        urgent_.fetch_add(1, std::memory_order_relaxed);
+    }
+    wakep();
+}
+
+std::size_t runtime::fire_timers(clock::time_point now) noexcept {
+    proc* p = tl_proc;
+    bool& flag = p ? p->firing_timers : tl_firing_timers;
+    flag = true;
+    const std::size_t fired = timers.run_due(now);
+    flag = false;
+    return fired;
 }
 
 void runtime::wakep() noexcept {
@@ -117,8 +140,14 @@ void runtime::wakep() noexcept {
 bool in_goroutine() noexcept { return tl_proc != nullptr; }
 
 void make_ready(boost::fibers::context* ctx) noexcept {
-    if (proc* p = tl_proc) p->push_runnext(ctx);
-    else runtime::get().inject(ctx);
+    if (proc* p = tl_proc) {
+        if (p->firing_timers) [[unlikely]] runtime::get().inject_urgent(ctx);  // a sleeper: see inject_urgent
+        else p->push_runnext(ctx);
+    } else if (tl_firing_timers) {
+        runtime::get().inject_urgent(ctx);
+    } else {
+        runtime::get().inject(ctx);
+    }
 }
 
 goroutine_ref current_goroutine() noexcept {

@@ -112,6 +112,9 @@ public:
     boost::fibers::context* running() const noexcept { return running_; }
 
     std::size_t index() const noexcept { return index_; }
+    /// Set while this thread fires timers (runtime::fire_timers): whoever
+    /// they wake is urgent, not this thread's runnext.
+    bool firing_timers = false;
     boost::fibers::scheduler* sched() const noexcept { return sched_; }
 
 private:

@@ -65,6 +65,13 @@ public:
     void inject_batch(proc::queue_t& batch, std::size_t n) noexcept;
     boost::fibers::context* take_injected() noexcept;
     bool has_injected() const noexcept { return inject_len_.load(std::memory_order_relaxed) != 0; }
+    /// Goroutines woken by their timers wait at the front of the global
+    /// queue, taken before anything else (proc::take_work): however busy
+    /// the queues, a sleeper runs within a few picks of its timer firing.
+    void inject_urgent(boost::fibers::context* ctx) noexcept;
+    bool has_urgent() const noexcept { return urgent_.load(std::memory_order_relaxed) != 0; }
+    /// Fires the due timers; goroutines they wake are urgent (see make_ready).
+    std::size_t fire_timers(clock::time_point now) noexcept;
 
     /// Wakes a parked scheduler thread if there is one and none is spinning
     /// (Go's wakep). Called after adding stealable work.
@@ -109,6 +116,7 @@ private:
     spin_mutex inject_mu_;
     proc::queue_t inject_;
     std::atomic<std::size_t> inject_len_{0};
+    std::atomic<std::size_t> urgent_{0};  // the first urgent_ entries of inject_
 };
 
 /// The proc of the calling thread, or null outside the runtime.

@@ -4,13 +4,18 @@
 // a spinning loop gives up after `generous` and fails with what it saw.
 #include "harness/harness.hpp"
 
+#include <chan/time.hpp>
+#include <fiber/wait_group.hpp>
+
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -184,6 +189,60 @@ TEST(Sched, GoroutineBlockedInReadDoesNotStopChannelTraffic) {
     pipe.release_watchdog();
     EXPECT_EQ(rounds, 1000);
     EXPECT_EQ(c, 'M') << "channel traffic stopped while a goroutine was blocked in read(): the watchdog released it";
+}
+
+// Starvation under churn (the issue's case): four ping-pong pairs, every
+// round spawning an empty goroutine and arming after(1us), while main sleeps
+// 2 ms a hundred times. A timer-woken goroutine waits at the front of the
+// global queue, taken at a proc's next full pick; timers are fired every 16
+// picks, or by the monitor once 1 ms overdue. Bound on the worst wake-up:
+// 500 ms late. That is what a shared 2-core machine at load 15 running two
+// test binaries at once allows (seen there: 2 ms median, 91-108 ms worst;
+// alone: 0.003-0.5 ms median, under 42 ms worst); before the fix this test
+// saw 0.76 to 6.8 s in every run (the issue: 200 ms to seconds, 1 in 100).
+TEST(Sched, SleeperWakesOnTimeUnderChurn) {
+    csp::run([] {
+        constexpr int pairs = 4, runs = 100;
+        std::atomic<bool> stop{false};
+        std::atomic<long> rounds{0};
+        csp::wait_group wg;
+        wg.add(2 * pairs);
+        for (int p = 0; p < pairs; ++p) {
+            chan<int> a, b;
+            csp::go([&, a, b] {
+                for (int v : a) {
+                    csp::go([] {});
+                    (void)csp::after(1us);
+                    b.send(v);
+                }
+                b.close();
+                wg.done();
+            });
+            csp::go([&, a, b] {
+                for (int i = 0; !stop.load(); ++i) {
+                    a.send(i);
+                    b.recv();
+                    rounds++;
+                }
+                a.close();
+                for (int v : b) (void)v;
+                wg.done();
+            });
+        }
+        std::vector<double> late_ms;
+        for (int r = 0; r < runs; ++r) {
+            const auto t0 = steady::now();
+            csp::sleep_for(2ms);
+            late_ms.push_back(ms(since(t0) - 2ms));
+        }
+        stop = true;
+        wg.wait();
+        std::sort(late_ms.begin(), late_ms.end());
+        const double worst = late_ms.back();
+        EXPECT_LT(worst, 500.0) << "a 2 ms sleep ended " << worst << " ms late (median " << late_ms[runs / 2]
+                               << " ms) among " << rounds.load() << " churning rounds";
+        EXPECT_GT(rounds.load(), 0);
+    });
 }
 
 }  // namespace
