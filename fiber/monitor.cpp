@@ -7,10 +7,10 @@
 //    the previous poll, and that is not looking for work (suspend_until).
 //    The count is a relaxed store the proc makes at every pick anyway, so
 //    watching costs the hot paths nothing.
-//  - Goroutines waiting on a stuck proc (its runnext or local queue) move to
-//    the global queue (proc::surrender) as soon as another thread looks for
-//    work, or once the proc has been stuck for `stuck_threshold` (Go hands a
-//    P off after 20 us in a system call and preempts after 10 ms).
+//  - Goroutines waiting on a stuck proc (its runnext or local queue): a
+//    sleeping thread is woken to steal them; once the proc has been stuck
+//    for `stuck_threshold` they move to the global queue (proc::surrender;
+//    Go hands a P off after 20 us in a system call, preempts after 10 ms).
 //  - If work waits and every scheduler thread is stuck that long, a stand-in
 //    thread starts (Go's handoffp onto a fresh M): a scheduler thread like the
 //    others, at most runtime::max_standins of them. It retires (hands back
@@ -104,9 +104,16 @@ void runtime::monitor_main() noexcept {
             proc& p = at(i);
             if (p.retired() || p.looking() || p.picks() != seen[i].picks || now == seen[i].since) continue;
             if (!p.has_runnext() && !p.has_stealable()) continue;
-            if (someone_looks || now - seen[i].since >= stuck_threshold) {
+            if (now - seen[i].since >= stuck_threshold) {
                 handling h;
                 acted |= p.surrender() > 0;
+            } else if (someone_looks && idle.load(std::memory_order_acquire) > 0 &&
+                       spinning.load(std::memory_order_acquire) == 0) {
+                // A sleeping thread can take them (it steals the queue, and
+                // runnext after the grace): cheaper than moving them all
+                // through the global queue (which slowed spawn_join down).
+                wakep();
+                acted = true;
             }
         }
 
