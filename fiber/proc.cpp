@@ -215,7 +215,7 @@ CSP_NO_SANITIZE_THREAD void proc::park(context* self, spin_mutex& lk) noexcept {
     current_proc()->landed();  // maybe another thread's proc by now
 }
 
-context* proc::take_runnext() noexcept {
+[[gnu::always_inline]] inline context* proc::take_runnext() noexcept {
     // Fairness: a chain of goroutines waking each other through runnext must
     // not starve the queue (Go bounds it by the time slice it inherits).
     if (!has_runnext() || (++runnext_streak_ >= runnext_limit && qlen_.load(std::memory_order_relaxed) != 0))

@@ -139,15 +139,22 @@ void runtime::wakep() noexcept {
 
 bool in_goroutine() noexcept { return tl_proc != nullptr; }
 
+namespace {
+// make_ready's cold half, kept out of line so that the hot half inlines
+// into its callers (parker::wake, spawn) as before.
+[[gnu::noinline]] void make_ready_elsewhere(boost::fibers::context* ctx) noexcept {
+    if (tl_firing_timers || (tl_proc && tl_proc->firing_timers)) runtime::get().inject_urgent(ctx);  // a sleeper
+    else runtime::get().inject(ctx);
+}
+}  // namespace
+
 void make_ready(boost::fibers::context* ctx) noexcept {
-    if (proc* p = tl_proc) {
-        if (p->firing_timers) [[unlikely]] runtime::get().inject_urgent(ctx);  // a sleeper: see inject_urgent
-        else p->push_runnext(ctx);
-    } else if (tl_firing_timers) {
-        runtime::get().inject_urgent(ctx);
-    } else {
-        runtime::get().inject(ctx);
+    proc* p = tl_proc;
+    if (p && !p->firing_timers) [[likely]] {
+        p->push_runnext(ctx);
+        return;
     }
+    make_ready_elsewhere(ctx);
 }
 
 goroutine_ref current_goroutine() noexcept {
