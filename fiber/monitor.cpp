@@ -88,23 +88,27 @@ void runtime::monitor_main() noexcept {
         bool all_stuck_long = true;
         for (std::size_t i = 0; i < n; ++i) {
             proc& p = at(i);
-            if (p.retired()) continue;
             const std::uint32_t picks = p.picks();
-            if (p.looking() || picks != seen[i].picks) {
-                seen[i] = {picks, now};
-                if (p.looking()) someone_looks = true;
+            const bool looking = p.looking();
+            const bool moved = looking || picks != seen[i].picks;
+            if (moved) seen[i] = {picks, now};
+            if (p.retired()) continue;  // takes no work: neither a helper nor one to help
+            if (moved) {
+                someone_looks |= looking;
                 all_stuck_long = false;
-                continue;
+            } else if (now - seen[i].since < stuck_threshold) {
+                all_stuck_long = false;
             }
-            if (now - seen[i].since < stuck_threshold) all_stuck_long = false;
         }
 
         // Goroutines waiting on a stuck proc go where a thread can take them.
         for (std::size_t i = 0; i < n; ++i) {
             proc& p = at(i);
-            if (p.retired() || p.looking() || p.picks() != seen[i].picks || now == seen[i].since) continue;
+            if (p.looking() || p.picks() != seen[i].picks || now == seen[i].since) continue;
             if (!p.has_runnext() && !p.has_stealable()) continue;
-            if (now - seen[i].since >= stuck_threshold) {
+            // A stand-in retired while stuck (its goroutine blocked in read(),
+            // say) would otherwise hold what it had queued until it returns.
+            if (p.retired() || now - seen[i].since >= stuck_threshold) {
                 handling h;
                 acted |= p.surrender() > 0;
             } else if (someone_looks && idle.load(std::memory_order_acquire) > 0 &&
