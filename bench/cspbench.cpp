@@ -231,6 +231,52 @@ measurement spawn_join() {
     return {ns_since(t0), batches * batch};
 }
 
+/// Every scheduler thread busy in a CPU loop that never yields (csp::procs()
+/// goroutines), while two other goroutines ping-pong 1000 round trips: the
+/// time from the moment the last loop starts (it wakes the pinger) to the
+/// last round trip. Go preempts the loops; cspfiber's monitor hands the pair
+/// to a stand-in thread. ns for the whole 1000 (one op). Not scaled.
+measurement cpu_bound_latency() {
+    constexpr int round_trips = 1000;
+    const std::size_t loops = csp::procs();
+    std::atomic<bool> stop{false};
+    std::atomic<std::size_t> started{0};
+    std::atomic<long long> t0_ns{0};
+    csp::chan<csp::unit> all_busy;
+    csp::chan<int> ping, pong;
+    csp::chan<double> elapsed(1);
+    csp::wait_group wg;
+    csp::go([ping, pong] {
+        for (int v : ping) pong.send(v);
+    });
+    csp::go([&, all_busy, ping, pong, elapsed] {
+        all_busy.recv();
+        for (int i = 0; i < round_trips; ++i) {
+            ping.send(i);
+            if (pong.recv().value_or(-1) != i) check("cpu_bound_latency", -1, i);
+        }
+        ping.close();
+        const long long end = clk::now().time_since_epoch().count();
+        elapsed.send(static_cast<double>(end - t0_ns.load()));
+    });
+    wg.add(static_cast<int>(loops));
+    for (std::size_t i = 0; i < loops; ++i) {
+        csp::go([&, all_busy] {
+            if (started.fetch_add(1) + 1 == loops) {
+                t0_ns = clk::now().time_since_epoch().count();
+                all_busy.close();  // the pinger is ready now; this thread spins on
+            }
+            while (!stop.load(std::memory_order_relaxed)) {
+            }
+            wg.done();
+        });
+    }
+    const double ns = elapsed.recv().value_or(-1);
+    stop = true;
+    wg.wait();
+    return {ns, 1};
+}
+
 // ---------------------------------------------------------------------------
 // Google Benchmark glue.
 
@@ -268,6 +314,7 @@ void register_benchmarks() {
         {"workerpool_4", [] { return workerpool("workerpool_4", 4); }},
         {"workerpool_64", [] { return workerpool("workerpool_64", 64); }},
         {"spawn_join", spawn_join},
+        {"cpu_bound_latency", cpu_bound_latency},
     };
     for (const entry& e : entries) {
         benchmark::RegisterBenchmark(e.name, [&e](benchmark::State& s) { run_workload(s, e.body); })

@@ -62,6 +62,7 @@ THROUGHPUT = [
     "dispatcher_64",
     "dispatcher_chan_4",
     "dispatcher_chan_64",
+    "cpu_bound_latency",
 ]
 # Memory workloads: one fresh process per repetition; the rows they print
 # (name, unit) and the name of each in the final table.

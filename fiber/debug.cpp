@@ -137,6 +137,9 @@ bool detection_enabled() {
 
 std::size_t blocked_plain_threads() noexcept { return blocked_threads.load(std::memory_order_acquire); }
 std::size_t internal_threads() noexcept { return helper_threads.load(std::memory_order_acquire); }
+void internal_threads_add(long delta) noexcept {
+    helper_threads.fetch_add(static_cast<std::size_t>(delta), std::memory_order_acq_rel);
+}
 
 void blocked_threads_add(long delta) noexcept {
     // Either way is activity. A thread that blocks in the middle of a check
@@ -197,13 +200,13 @@ void runtime::check_deadlock() noexcept {
     // plain thread may hand a goroutine work and block again in between. So
     // the whole check must see no such activity from start to end.
     const std::uint64_t activity = outside_activity.load(std::memory_order_seq_cst);
-    for (proc* p : procs_)
+    for (proc* p : all())
         if (!p->asleep_for_good()) return;
     // Every other thread must be blocked in a wait that only a goroutine
     // could end; an unknown thread might still send on a channel.
-    if (process_threads() != procs_.size() + blocked_plain_threads() + internal_threads()) return;
-    if (idle_forever.load(std::memory_order_seq_cst) != procs_.size()) return;
-    for (proc* p : procs_)
+    if (process_threads() != size() + blocked_plain_threads() + internal_threads()) return;
+    if (idle_forever.load(std::memory_order_seq_cst) != size()) return;
+    for (proc* p : all())
         if (!p->asleep_for_good()) return;
     if (outside_activity.load(std::memory_order_seq_cst) != activity) return;
     // Everyone is blocked; a timer, or a wait until "never" (Go gives it a
@@ -271,6 +274,7 @@ std::string goroutine_dump() {
         if (g.object) out << " " << g.object;
         out << "]: " << g.entry << "\n";
     }
+    if (detail::runtime* rt = detail::runtime::if_started()) out << rt->standin_report();
     return out.str();
 }
 

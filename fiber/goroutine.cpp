@@ -95,6 +95,7 @@ const char* to_string(wait_reason r) noexcept {
         case wait_reason::sleep: return "sleep";
         case wait_reason::wait_group: return "sync.WaitGroup.Wait";
         case wait_reason::mutex: return "sync.Mutex.Lock";
+        case wait_reason::blocking: return "blocking call";
     }
     return "unknown";
 }

@@ -23,6 +23,11 @@ constexpr std::uint32_t runnext_limit = 32;
 constexpr std::uint32_t timer_check_every = 16;  // picks between timer checks
 constexpr std::size_t local_queue_limit = 256;    // Go's runq size
 constexpr int spin_rounds = 2000;                // about 20-40 us of looking for work
+// How long a thief leaves a busy proc's runnext alone (Go: 3 us): a waker
+// about to block hands over to it itself, far cheaper than a steal.
+constexpr auto runnext_grace = std::chrono::microseconds(3);
+// Spin rounds between two looks for a stranded runnext while spinning.
+constexpr int runnext_look_every = 128;
 
 bool is_pinned(context* ctx) noexcept { return ctx->is_context(boost::fibers::type::pinned_context); }
 
@@ -146,7 +151,7 @@ context* proc::pop_local() noexcept {
     // children before starting their cousins (a handful live instead of a
     // whole level). Every 61st pick takes the oldest, so nobody starves;
     // thieves take the oldest too.
-    const bool oldest = picks_ % 61 == 0;
+    const bool oldest = picks() % 61 == 0;
     context* ctx = oldest ? &queue_.front() : &queue_.back();
     if (oldest) queue_.pop_front();
     else queue_.pop_back();
@@ -186,8 +191,14 @@ void proc::enqueue_awakened(context* ctx) noexcept {
 }
 
 void proc::push_runnext(context* ctx) noexcept {
-    if (runnext_) push_local(runnext_);
-    runnext_ = ctx;
+    // Exchange: a thief may have taken the old one meanwhile (steal_runnext).
+    if (context* old = runnext_.exchange(ctx, std::memory_order_acq_rel)) push_local(old);  // wakes a thread
+    // No wake-up for runnext itself (Go wakes one here): nearly always the
+    // waker blocks next and hands over to `ctx` on this thread, and waking
+    // an idle thread at every hand-off made pingpong at 2 threads 1.6x
+    // slower (a futex wake and a spinning thread per ~40 us). If the waker
+    // keeps running instead, a spinning thread notices (suspend_until) or
+    // the monitor does within its poll (monitor.cpp), and either one steals.
 }
 
 // What Boost's scheduler::suspend does (pick_next, then resume), with our
@@ -204,17 +215,57 @@ CSP_NO_SANITIZE_THREAD void proc::park(context* self, spin_mutex& lk) noexcept {
     current_proc()->landed();  // maybe another thread's proc by now
 }
 
-context* proc::take_runnext() noexcept {
+[[gnu::always_inline]] inline context* proc::take_runnext() noexcept {
     // Fairness: a chain of goroutines waking each other through runnext must
     // not starve the queue (Go bounds it by the time slice it inherits).
-    if (!runnext_ || (++runnext_streak_ >= runnext_limit && qlen_.load(std::memory_order_relaxed) != 0))
+    if (!has_runnext() || (++runnext_streak_ >= runnext_limit && qlen_.load(std::memory_order_relaxed) != 0))
         return nullptr;
-    context* ctx = runnext_;
-    runnext_ = nullptr;
-    return ctx;
+    // Exchange, not a plain store: a thief may take it first (then null).
+    return runnext_.exchange(nullptr, std::memory_order_acq_rel);
+}
+
+context* proc::steal_runnext() noexcept {
+    context* seen = runnext_.load(std::memory_order_acquire);
+    if (!seen) return nullptr;
+    const std::uint32_t picks_seen = picks();
+    // The grace: a waker that blocks right away picks `seen` itself, which
+    // shows as a new pick count (or another runnext).
+    const clock::time_point until = clock::now() + runnext_grace;
+    do {
+        for (int k = 0; k < 16; ++k) spin_pause();
+        if (picks() != picks_seen || runnext_.load(std::memory_order_relaxed) != seen) return nullptr;
+    } while (clock::now() < until);
+    // Still there, and the owner has not picked since: it is stranded.
+    if (runnext_.compare_exchange_strong(seen, nullptr, std::memory_order_acq_rel)) return seen;
+    return nullptr;
+}
+
+bool proc::stranded_runnext_elsewhere(std::uint32_t* seen) noexcept {
+    // A runnext counts as stranded once two looks, a spin interval apart,
+    // see the same pick count on its proc: the owner runs one goroutine on.
+    bool stranded = false;
+    const std::size_t n = rt_.size();
+    for (std::size_t i = 0; i < n && i < max_watch; ++i) {
+        proc& v = rt_.at(i);
+        const std::uint32_t now = v.picks();
+        if (&v != this && v.has_runnext() && now == seen[i]) stranded = true;
+        seen[i] = now;
+    }
+    return stranded;
 }
 
 context* proc::take_work() noexcept {
+    if (retired_.load(std::memory_order_relaxed)) {  // a stand-in whose stuck proc moves again
+        // Why wakep even when nothing was ours: retired while spinning, we
+        // may be the spinner whose presence made a waker skip its wakep.
+        if (surrender() == 0 && rt_.has_injected()) rt_.wakep();
+        return nullptr;
+    }
+    // Goroutines their timers woke, first (every pick that gets here, at
+    // least each timer_check_every-th): a sleeper must not sink under churn.
+    if (rt_.has_urgent()) {
+        if (context* ctx = rt_.take_injected()) return ctx;
+    }
     if (context* ctx = take_runnext()) return ctx;
     runnext_streak_ = 0;
     if (!pinned_.empty()) {
@@ -223,20 +274,17 @@ context* proc::take_work() noexcept {
         return ctx;
     }
     // Now and then the global queue first, so it is never starved (Go: 1/61).
-    if (picks_ % 61 == 0 && rt_.has_injected()) {
+    if (picks() % 61 == 0 && rt_.has_injected()) {
         if (context* ctx = rt_.take_injected()) return ctx;
     }
     if (context* ctx = pop_local()) {
-        if (runnext_) {  // the streak ended: runnext waits behind the queue
-            push_local(runnext_);
-            runnext_ = nullptr;
+        if (has_runnext()) {  // the streak ended: runnext waits behind the queue
+            if (context* r = runnext_.exchange(nullptr, std::memory_order_acq_rel)) push_local(r);
         }
         return ctx;
     }
-    if (runnext_) {
-        context* ctx = runnext_;
-        runnext_ = nullptr;
-        return ctx;
+    if (has_runnext()) {
+        if (context* ctx = runnext_.exchange(nullptr, std::memory_order_acq_rel)) return ctx;
     }
     if (rt_.has_injected()) {
         if (context* ctx = rt_.take_injected()) return ctx;
@@ -249,6 +297,12 @@ context* proc::take_work() noexcept {
             proc& victim = rt_.at((start + k) % n);
             if (&victim == this || !victim.has_stealable()) continue;
             if (context* ctx = victim.steal_into(*this)) return ctx;
+        }
+        // Nothing queued anywhere: a runnext its owner does not get to.
+        for (std::size_t k = 0; k < n; ++k) {
+            proc& victim = rt_.at((start + k) % n);
+            if (&victim == this || !victim.has_runnext()) continue;
+            if (context* ctx = victim.steal_runnext()) return ctx;
         }
     }
     return nullptr;
@@ -302,12 +356,13 @@ CSP_NO_SANITIZE_THREAD context* proc::pick_next() noexcept {
 
 context* proc::choose_next() noexcept {
     landed();
-    ++picks_;
+    const std::uint32_t pick = picks() + 1;
+    picks_.store(pick, std::memory_order_relaxed);  // owner-only: no read-modify-write
     // Fast path, a goroutine handing over to the one it woke: runnext is
     // set, its streak has room, and the scheduler fiber owes nothing (no remote
     // wake-ups, few dead fibers, not a periodic pick). The same choice as
     // the full path below, with fewer checks.
-    if (runnext_ && sched_fiber_ && picks_ % timer_check_every != 0 && terminated_ < terminated_batch &&
+    if (has_runnext() && sched_fiber_ && pick % timer_check_every != 0 && terminated_ < terminated_batch &&
         !remote_.load(std::memory_order_relaxed)) {
         if (context* ctx = take_runnext()) return run(attach(ctx));
     }
@@ -316,16 +371,16 @@ context* proc::choose_next() noexcept {
     // Timers fire on the scheduler fiber too, never here in a parking fiber: a
     // timer may have to wake the very goroutine that is parking (deadlock on
     // its park_lock).
-    const bool timers_due = picks_ % timer_check_every == 0 && !rt_.timers.empty();
+    const bool timers_due = pick % timer_check_every == 0 && !rt_.timers.empty();
     if (sched_fiber_ && (remote_.load(std::memory_order_relaxed) || terminated_ >= terminated_batch ||
-                        timers_due || picks_ % housekeeping_every == 0)) {
+                        timers_due || pick % housekeeping_every == 0)) {
         remote_.store(false, std::memory_order_relaxed);
         terminated_ = 0;
         context* d = sched_fiber_;
         sched_fiber_ = nullptr;
         return run(d);
     }
-    if (!sched_fiber_ && !rt_.timers.empty()) rt_.timers.run_due(clock::now());  // we are the scheduler fiber
+    if (!sched_fiber_ && !rt_.timers.empty()) rt_.fire_timers(clock::now());  // we are the scheduler fiber
     if (context* ctx = take_work()) return run(attach(ctx));
     if (sched_fiber_) {
         // Nothing to run: the scheduler fiber idles in suspend_until.
@@ -337,45 +392,95 @@ context* proc::choose_next() noexcept {
 }
 
 bool proc::has_ready_fibers() const noexcept {
-    return runnext_ || !pinned_.empty() || qlen_.load(std::memory_order_relaxed) != 0;
+    return has_runnext() || !pinned_.empty() || qlen_.load(std::memory_order_relaxed) != 0;
 }
 
 bool proc::has_work() noexcept {
-    if (runnext_ || !pinned_.empty() || qlen_.load(std::memory_order_relaxed) != 0) return true;
+    if (has_runnext() || !pinned_.empty() || qlen_.load(std::memory_order_relaxed) != 0) return true;
     if (remote_.load(std::memory_order_relaxed) || rt_.has_injected()) return true;
     for (std::size_t i = 0; i < rt_.size(); ++i)
         if (rt_.at(i).has_stealable()) return true;
     return false;
 }
 
+std::size_t proc::surrender() noexcept {
+    queue_t batch;
+    std::size_t n = 0;
+    {
+        std::lock_guard lk(qmu_);
+        n = qlen_.load(std::memory_order_relaxed);
+        batch.splice(batch.end(), queue_);
+        qlen_.store(0, std::memory_order_relaxed);
+    }
+    // Exchange: the owner may be taking or replacing it right now.
+    if (context* r = runnext_.exchange(nullptr, std::memory_order_acq_rel)) {
+        batch.push_back(*r);
+        ++n;
+    }
+    if (n) rt_.inject_batch(batch, n);  // wakes an idle thread
+    return n;
+}
+
+void proc::retire() noexcept {
+    retired_.store(true, std::memory_order_release);
+    // Parked as an idle thread: wake it, so that it parks again uncounted.
+    wake_thread();
+}
+
+void proc::reactivate() noexcept {
+    retired_.store(false, std::memory_order_release);
+    wake_thread();
+}
+
 void proc::suspend_until(std::chrono::steady_clock::time_point const& tp) noexcept {
     landed();
+    if (retired_.load(std::memory_order_acquire)) {
+        // A stand-in with nothing to cover: sleeps until the monitor needs
+        // it again (its timers are the other threads' to fire).
+        park_thread(clock::time_point::max());
+        return;
+    }
+    looking_.store(true, std::memory_order_relaxed);
+    struct done_looking {
+        std::atomic<bool>& flag;
+        ~done_looking() { flag.store(false, std::memory_order_relaxed); }
+    } done{looking_};
     // Spin first: a parked thread costs tens of microseconds to wake.
     rt_.spinning.fetch_add(1, std::memory_order_seq_cst);
+    std::uint32_t picks_seen[max_watch];
+    for (std::uint32_t& p : picks_seen) p = ~0u;
+    bool stranded = false;
     for (int i = 0; i < spin_rounds; ++i) {
         if (has_work()) break;
         if (!rt_.timers.empty() && rt_.timers.next_deadline() <= clock::now()) break;
+        // Now and then: a busy proc's runnext waits for a thread (take_work
+        // steals it after the grace).
+        if (i % runnext_look_every == 0 && (stranded = stranded_runnext_elsewhere(picks_seen))) break;
         for (int k = 0; k < 8; ++k) spin_pause();
     }
     rt_.spinning.fetch_sub(1, std::memory_order_seq_cst);
-    if (!rt_.timers.empty() && rt_.timers.run_due(clock::now()) > 0) return;
+    if (stranded) return;  // Boost picks again: take_work steals it
+    if (!rt_.timers.empty() && rt_.fire_timers(clock::now()) > 0) return;
     if (has_work()) return;
     clock::time_point deadline = tp;
     clock::time_point t = rt_.timers.next_deadline();
     if (t < deadline) deadline = t;
     park_thread(deadline);
-    if (!rt_.timers.empty()) rt_.timers.run_due(clock::now());
+    if (!rt_.timers.empty()) rt_.fire_timers(clock::now());
 }
 
 void proc::park_thread(clock::time_point deadline) noexcept {
     std::unique_lock lk(park_mu_);
     parked_ = true;
-    rt_.idle.fetch_add(1, std::memory_order_seq_cst);
+    // A retired stand-in is not there for wakep: it does not count as idle.
+    const bool counted = !retired_.load(std::memory_order_acquire);
+    if (counted) rt_.idle.fetch_add(1, std::memory_order_seq_cst);
     // Why re-check after announcing: a waker adds work, then reads `idle`
     // (both seq_cst); we announce, then read the queues. One of us sees the
     // other, so work is never left with every thread asleep.
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (!unparked_ && !has_work() && deadline > clock::now()) {
+    // A retired stand-in waits for the monitor alone, whatever work there is.
+    if (!unparked_ && (!counted || !has_work()) && deadline > clock::now()) {
         if (deadline == clock::time_point::max()) {
             parked_forever_ = true;
             // The last scheduler thread to fall asleep for good looks for a
@@ -394,8 +499,9 @@ void proc::park_thread(clock::time_point deadline) noexcept {
         }
     }
     parked_ = false;
+    if (unparked_) rt_.waking.store(false, std::memory_order_release);  // maybe not wakep's, harmless
     unparked_ = false;
-    rt_.idle.fetch_sub(1, std::memory_order_seq_cst);
+    if (counted) rt_.idle.fetch_sub(1, std::memory_order_seq_cst);
 }
 
 bool proc::asleep_for_good() noexcept {
@@ -404,6 +510,12 @@ bool proc::asleep_for_good() noexcept {
 }
 
 bool proc::unpark() noexcept {
+    // A retired stand-in takes no work: wake a real one instead (reactivate).
+    if (retired_.load(std::memory_order_acquire)) return false;
+    return wake_thread();
+}
+
+bool proc::wake_thread() noexcept {
     std::lock_guard lk(park_mu_);
     if (!parked_ || unparked_) return false;
     unparked_ = true;

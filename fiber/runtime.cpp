@@ -17,6 +17,7 @@ namespace csp::detail {
 
 namespace {
 thread_local proc* tl_proc = nullptr;
+thread_local bool tl_firing_timers = false;  // a plain thread (the monitor) in runtime::fire_timers
 
 std::size_t configured_procs() {
     if (const char* s = std::getenv("CSP_PROCS")) {
@@ -46,22 +47,28 @@ runtime& runtime::get() {
 
 runtime::runtime() {
     const std::size_t n = configured_procs();
-    procs_.assign(n, nullptr);
-    for (std::size_t i = 0; i < n; ++i) {
-        std::thread([this, i, n] {
-            watch_stack_overflow();
-            enlist_scheduler_thread();
-            boost::fibers::use_scheduling_algorithm<proc>(*this, i);
-            // use_scheduling_algorithm keeps the algorithm; find it again.
-            procs_[i] = tl_proc;
-            registered_.fetch_add(1, std::memory_order_acq_rel);
-            // Nobody steals before every proc is there.
-            while (registered_.load(std::memory_order_acquire) != n) std::this_thread::yield();
-            thread_main(i);
-        }).detach();
-    }
+    configured_ = n;
+    procs_.assign(n + max_standins, nullptr);
+    for (std::size_t i = 0; i < n; ++i) start_thread(i);
     while (registered_.load(std::memory_order_acquire) != n) std::this_thread::yield();
+    size_.store(n, std::memory_order_release);  // now others may steal from them
+    internal_threads_add(1);
+    std::thread([this] { monitor_main(); }).detach();
     stop_scheduler_threads_at_exit();
+}
+
+void runtime::start_thread(std::size_t index) {
+    std::thread([this, index] {
+        watch_stack_overflow();
+        enlist_scheduler_thread();  // stand-ins too: the exit stops every thread that runs goroutines
+        boost::fibers::use_scheduling_algorithm<proc>(*this, index);
+        // use_scheduling_algorithm keeps the algorithm; find it again.
+        procs_[index] = tl_proc;
+        registered_.fetch_add(1, std::memory_order_acq_rel);
+        // Nobody steals before the proc is counted in size_ (by the starter).
+        while (size_.load(std::memory_order_acquire) <= index) std::this_thread::yield();
+        thread_main(index);
+    }).detach();
 }
 
 void runtime::thread_main(std::size_t) {
@@ -95,21 +102,62 @@ boost::fibers::context* runtime::take_injected() noexcept {
     boost::fibers::context* ctx = &inject_.front();
     inject_.pop_front();
     inject_len_.fetch_sub(1, std::memory_order_relaxed);
+    // The front is where urgent ones wait: taking it takes one of them.
+    if (urgent_.load(std::memory_order_relaxed) != 0) urgent_.fetch_sub(1, std::memory_order_relaxed);  // under inject_mu_
     return ctx;
+}
+
+void runtime::inject_urgent(boost::fibers::context* ctx) noexcept {
+    note_outside_activity();
+    {
+        std::lock_guard lk(inject_mu_);
+        inject_.push_front(*ctx);
+        inject_len_.fetch_add(1, std::memory_order_relaxed);
+        urgent_.fetch_add(1, std::memory_order_relaxed);
+    }
+    wakep();
+}
+
+std::size_t runtime::fire_timers(clock::time_point now) noexcept {
+    proc* p = tl_proc;
+    bool& flag = p ? p->firing_timers : tl_firing_timers;
+    flag = true;
+    const std::size_t fired = timers.run_due(now);
+    flag = false;
+    return fired;
 }
 
 void runtime::wakep() noexcept {
     std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with proc::park_thread
     if (idle.load(std::memory_order_seq_cst) == 0 || spinning.load(std::memory_order_seq_cst) != 0) return;
-    for (proc* p : procs_)
-        if (p->unpark()) return;
+    // One wake-up at a time (Go's CAS on nmspinning): until the woken thread
+    // is up and looking (it clears `waking`, then counts as spinning), more
+    // ready goroutines need no other thread; without this, every hand-off
+    // in between would take the park locks again.
+    if (waking.exchange(true, std::memory_order_acq_rel)) return;
+    for (proc* p : all())
+        if (p->unpark()) return;  // it clears `waking` when it runs
+    waking.store(false, std::memory_order_release);
 }
 
 bool in_goroutine() noexcept { return tl_proc != nullptr; }
 
-void make_ready(boost::fibers::context* ctx) noexcept {
-    if (proc* p = tl_proc) p->push_runnext(ctx);
+namespace {
+// make_ready's cold half, kept out of line so that the hot half inlines
+// into its callers (parker::wake, spawn) as before.
+[[gnu::noinline]] void make_ready_elsewhere(boost::fibers::context* ctx) noexcept {
+    if (tl_firing_timers || (tl_proc && tl_proc->firing_timers)) runtime::get().inject_urgent(ctx);  // a sleeper
     else runtime::get().inject(ctx);
+}
+}  // namespace
+
+void make_ready(boost::fibers::context* ctx) noexcept {
+    proc* p = tl_proc;
+    if (p && !p->firing_timers) [[likely]] {
+        p->push_runnext(ctx);
+        return;
+    }
+    make_ready_elsewhere(ctx);
 }
 
 goroutine_ref current_goroutine() noexcept {
@@ -124,7 +172,7 @@ void park_current(boost::fibers::context* self, spin_mutex& lk) noexcept {
     stop_here_if_exiting();
 }
 
-std::size_t procs() { return runtime::get().size(); }
+std::size_t procs() { return runtime::get().configured(); }  // not the stand-ins
 
 // proc registers itself for its thread when Boost constructs it.
 void register_proc(proc* p) noexcept { tl_proc = p; }

@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -61,6 +62,7 @@ var workloads = []workload{
 	{"workerpool_4", false, workerpool("workerpool_4", 4)},
 	{"workerpool_64", false, workerpool("workerpool_64", 64)},
 	{"spawn_join", false, spawnJoin},
+	{"cpu_bound_latency", false, cpuBoundLatency},
 	{"skynet", true, skynet},
 	{"idle_1m", true, idle1m},
 }
@@ -294,6 +296,55 @@ func spawnJoin(scale float64) []result {
 	}
 	d := time.Since(start)
 	return []result{perOp("spawn_join", d, batches*batch)}
+}
+
+// cpuBoundLatency: every P busy in a CPU loop that never yields (GOMAXPROCS
+// goroutines), while two other goroutines ping-pong 1000 round trips: the
+// time from the moment the last loop starts (it wakes the pinger) to the
+// last round trip. Go gets there by preempting the loops. ns for the whole
+// 1000 (one op). Not scaled.
+func cpuBoundLatency(float64) []result {
+	const roundTrips = 1000
+	loops := int32(runtime.GOMAXPROCS(0))
+	var stop atomic.Bool
+	var started atomic.Int32
+	var t0 atomic.Int64
+	allBusy := make(chan struct{})
+	ping, pong := make(chan int), make(chan int)
+	elapsed := make(chan time.Duration, 1)
+	var wg sync.WaitGroup
+	go func() {
+		for v := range ping {
+			pong <- v
+		}
+	}()
+	go func() {
+		<-allBusy
+		for i := 0; i < roundTrips; i++ {
+			ping <- i
+			if <-pong != i {
+				panic("cpu_bound_latency: wrong value")
+			}
+		}
+		close(ping)
+		elapsed <- time.Duration(time.Now().UnixNano() - t0.Load())
+	}()
+	wg.Add(int(loops))
+	for i := int32(0); i < loops; i++ {
+		go func() {
+			if started.Add(1) == loops {
+				t0.Store(time.Now().UnixNano())
+				close(allBusy)
+			}
+			for !stop.Load() {
+			}
+			wg.Done()
+		}()
+	}
+	d := <-elapsed
+	stop.Store(true)
+	wg.Wait()
+	return []result{perOp("cpu_bound_latency", d, 1)}
 }
 
 // skynet is the classic skynet benchmark: a 10-ary tree of goroutines with

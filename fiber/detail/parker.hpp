@@ -46,6 +46,7 @@ enum class wait_reason : unsigned char {
     sleep,
     wait_group,
     mutex,
+    blocking,  // csp::blocking: f runs on a pool thread
 };
 
 struct parker {

@@ -3,7 +3,10 @@
 // Policy, after Go's runtime/proc.go:
 //  - A goroutine made ready by a goroutine runs next on the waker's thread
 //    (runnext); the one it displaces goes to the tail of the local queue.
-//  - Other threads steal half of a local queue, only when they have nothing.
+//  - Other threads steal half of a local queue, only when they have nothing;
+//    and runnext too, after a short grace (about 3 us) in which the owner
+//    did not pick: a goroutine that keeps running must not strand the one it
+//    woke (Go's runqgrab with stealRunNextG).
 //  - Idle threads spin briefly before they park; whoever adds stealable work
 //    wakes a parked thread only if no thread is spinning.
 //  - Boost's scheduler fiber (its "dispatcher context") is kept aside, not in the queue: it runs when
@@ -70,9 +73,29 @@ public:
     /// Moves up to half of this queue into `thief`; returns one to run.
     boost::fibers::context* steal_into(proc& thief) noexcept;
     bool has_stealable() const noexcept { return qlen_.load(std::memory_order_relaxed) != 0; }
+    /// Takes runnext's goroutine if this proc has not picked for a grace
+    /// period while it waited there; null otherwise.
+    boost::fibers::context* steal_runnext() noexcept;
+    /// This proc's goroutine waiting in runnext, if any (a hint, for thieves).
+    bool has_runnext() const noexcept { return runnext_.load(std::memory_order_relaxed) != nullptr; }
+    /// Picks so far: unchanged while one goroutine keeps this thread busy
+    /// (for thieves and the monitor; a plain relaxed store by the owner).
+    std::uint32_t picks() const noexcept { return picks_.load(std::memory_order_relaxed); }
 
     /// Wakes this thread if it is parked; returns whether it was.
     bool unpark() noexcept;
+
+    // For the monitor (monitor.cpp).
+    /// Hands this proc's queue and runnext to the global queue (the owner
+    /// is stuck in one goroutine); returns how many goroutines moved.
+    std::size_t surrender() noexcept;
+    /// True while the thread looks for work or sleeps (suspend_until).
+    bool looking() const noexcept { return looking_.load(std::memory_order_relaxed); }
+    /// A stand-in thread stops taking work (hands back what it holds at its
+    /// next pick) and sleeps, or starts again.
+    void retire() noexcept;
+    void reactivate() noexcept;
+    bool retired() const noexcept { return retired_.load(std::memory_order_acquire); }
     /// True if this thread sleeps with no deadline and nothing to do.
     bool asleep_for_good() noexcept;
 
@@ -89,6 +112,9 @@ public:
     boost::fibers::context* running() const noexcept { return running_; }
 
     std::size_t index() const noexcept { return index_; }
+    /// Set while this thread fires timers (runtime::fire_timers): whoever
+    /// they wake is urgent, not this thread's runnext.
+    bool firing_timers = false;
     boost::fibers::scheduler* sched() const noexcept { return sched_; }
 
 private:
@@ -98,8 +124,15 @@ private:
     /// others wait in the queue.
     boost::fibers::context* take_runnext() noexcept;
     boost::fibers::context* take_work() noexcept;
+    /// Procs whose runnext a spinning thread watches (the first ones).
+    static constexpr std::size_t max_watch = 64;
+    /// True if another proc's runnext was set and its pick count equal to
+    /// `seen` (this caller's previous look); updates `seen`.
+    bool stranded_runnext_elsewhere(std::uint32_t* seen) noexcept;
     bool has_work() noexcept;
     void park_thread(std::chrono::steady_clock::time_point deadline) noexcept;
+    /// unpark(), retired or not.
+    bool wake_thread() noexcept;
     boost::fibers::context* attach(boost::fibers::context* ctx) noexcept;
     /// pick_next's choice; pick_next itself only tells ThreadSanitizer.
     boost::fibers::context* choose_next() noexcept;
@@ -129,10 +162,12 @@ private:
     void* tsan_borrowed_ = nullptr;  // a dying goroutine's fiber the scheduler fiber runs as
     bool switching_ = false;
     spin_mutex* unlock_on_landing_ = nullptr;  // held by a goroutine that switched away to park
-    boost::fibers::context* runnext_ = nullptr;
     boost::fibers::context* sched_fiber_ = nullptr;
     queue_t pinned_;           // main context: never stolen
-    std::uint32_t picks_ = 0;
+    // Written by the owner (exchange), taken by thieves too (steal_runnext).
+    std::atomic<boost::fibers::context*> runnext_{nullptr};
+    // Owner-written only (load + store, no read-modify-write); read by thieves.
+    std::atomic<std::uint32_t> picks_{0};
     std::uint32_t runnext_streak_ = 0;
     std::uint32_t terminated_ = 0;
     bool yielding_ = false;
@@ -143,6 +178,8 @@ private:
     queue_t queue_;
     std::atomic<std::size_t> qlen_{0};
     std::atomic<bool> remote_{false};  // Boost queued a fiber for us from another thread
+    std::atomic<bool> looking_{false};  // in suspend_until: idle, spinning or parked
+    std::atomic<bool> retired_{false};  // a stand-in with nothing to cover
 
     // Parking.
     std::mutex park_mu_;

@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <span>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -48,8 +50,14 @@ public:
     static runtime& get();
     static runtime* if_started() noexcept { return instance_.load(std::memory_order_acquire); }
 
-    std::size_t size() const noexcept { return procs_.size(); }
+    /// Scheduler threads: the configured ones (CSP_PROCS), then the
+    /// stand-ins the monitor started (retired ones included).
+    std::size_t size() const noexcept { return size_.load(std::memory_order_acquire); }
     proc& at(std::size_t i) noexcept { return *procs_[i]; }
+    std::span<proc* const> all() const noexcept { return {procs_.data(), size()}; }
+    std::size_t configured() const noexcept { return configured_; }
+    /// Most stand-in threads alive at once (monitor.cpp).
+    static constexpr std::size_t max_standins = 4;
 
     /// Global queue, for goroutines made ready outside the runtime.
     void inject(boost::fibers::context* ctx) noexcept;
@@ -57,6 +65,13 @@ public:
     void inject_batch(proc::queue_t& batch, std::size_t n) noexcept;
     boost::fibers::context* take_injected() noexcept;
     bool has_injected() const noexcept { return inject_len_.load(std::memory_order_relaxed) != 0; }
+    /// Goroutines woken by their timers wait at the front of the global
+    /// queue, taken before anything else (proc::take_work): however busy
+    /// the queues, a sleeper runs within a few picks of its timer firing.
+    void inject_urgent(boost::fibers::context* ctx) noexcept;
+    bool has_urgent() const noexcept { return urgent_.load(std::memory_order_relaxed) != 0; }
+    /// Fires the due timers; goroutines they wake are urgent (see make_ready).
+    std::size_t fire_timers(clock::time_point now) noexcept;
 
     /// Wakes a parked scheduler thread if there is one and none is spinning
     /// (Go's wakep). Called after adding stealable work.
@@ -65,6 +80,7 @@ public:
     timer_heap timers;
     std::atomic<int> idle{0};      // parked scheduler threads
     std::atomic<int> spinning{0};  // threads looking for work before parking
+    std::atomic<bool> waking{false};  // wakep woke a thread that is not up yet
     std::atomic<std::size_t> idle_forever{0};  // parked with no deadline
 
     /// Called by the last scheduler thread to park with no deadline, and by
@@ -73,16 +89,34 @@ public:
     /// proc's park lock.
     void check_deadlock() noexcept;
 
+    /// One line per stand-in thread the monitor started, for the goroutine
+    /// dump (empty if none).
+    std::string standin_report();
+
 private:
     runtime();
+    /// Starts scheduler thread `index` (its proc registers in procs_).
+    void start_thread(std::size_t index);
     void thread_main(std::size_t index);
+    void monitor_main() noexcept;  // monitor.cpp
 
     static std::atomic<runtime*> instance_;
-    std::vector<proc*> procs_;
+    std::size_t configured_ = 0;
+    std::vector<proc*> procs_;  // sized for every thread there may be; never reallocated
+    std::atomic<std::size_t> size_{0};
     std::atomic<std::size_t> registered_{0};
+    spin_mutex standin_mu_;  // the monitor's stand-in records, for standin_report
+    struct standin {
+        std::size_t proc = 0;     // its index in procs_
+        std::size_t covers = 0;   // the stuck proc whose goroutines it runs
+        bool active = false;
+    };
+    standin standins_[max_standins];
+    std::size_t standin_count_ = 0;
     spin_mutex inject_mu_;
     proc::queue_t inject_;
     std::atomic<std::size_t> inject_len_{0};
+    std::atomic<std::size_t> urgent_{0};  // the first urgent_ entries of inject_
 };
 
 /// The proc of the calling thread, or null outside the runtime.
@@ -95,5 +129,8 @@ void register_proc(proc* p) noexcept;
 /// deadlock to be certain.
 std::size_t blocked_plain_threads() noexcept;
 std::size_t internal_threads() noexcept;  // e.g. the SIGQUIT dumper
+/// A thread of the runtime's own (the monitor, an idle blocking() worker)
+/// starts (+1) or stops (-1) counting as one that never touches channels.
+void internal_threads_add(long delta) noexcept;
 
 }  // namespace csp::detail
