@@ -53,10 +53,12 @@ void run_job(dispatcher_state& s, job_scope& scope, work_item w) {
         rep.error_text = "unknown exception";
     }
     scope.job = 0;
-    rep.at = clock::now();
     // Its context done by the time it returned: the job ends cancelled or
-    // timed_out whatever it returned (invariant 5).
+    // timed_out whatever it returned (invariant 5). The verdict first, then
+    // the time: a deadline passing in between (this thread preempted) would
+    // otherwise make a timed-out job's run time shorter than its timeout.
     rep.kind = verdict_of(w.ctx.err(), rep.kind);
+    rep.at = clock::now();
     stop_timer();
     w = {};  // drop our references to the job before the loop finishes it
     if (s.test_fault) s.test_fault(scope.worker, id, true);

@@ -75,8 +75,9 @@ void runtime::monitor_main() noexcept {
     for (;;) {
         std::this_thread::sleep_for(delay);
         // The program is exiting (fiber/exit.cpp): no timer fires, no stand-in
-        // starts, nothing runs into objects being destroyed.
-        if (exit_stopping.load(std::memory_order_acquire)) return;
+        // starts, nothing runs into objects being destroyed. The thread stays
+        // (asleep): deadlock detection counts it among the process's threads.
+        while (exit_stopping.load(std::memory_order_acquire)) std::this_thread::sleep_for(std::chrono::hours(1));
         const clock::time_point now = clock::now();
         bool acted = false;
 
