@@ -479,6 +479,12 @@ void proc::park_thread(clock::time_point deadline) noexcept {
     // (both seq_cst); we announce, then read the queues. One of us sees the
     // other, so work is never left with every thread asleep.
     std::atomic_thread_fence(std::memory_order_seq_cst);
+    // Why the timers again: one started between our caller's read of the next
+    // deadline and `parked_ = true` found nobody parked to wake (timer_start
+    // unparks under park_mu_, which we now hold), so we would sleep past it,
+    // or for good if the heap had been empty.
+    if (counted)
+        if (const clock::time_point t = rt_.timers.next_deadline(); t < deadline) deadline = t;
     // A retired stand-in waits for the monitor alone, whatever work there is.
     if (!unparked_ && (!counted || !has_work()) && deadline > clock::now()) {
         if (deadline == clock::time_point::max()) {

@@ -121,15 +121,13 @@ TEST_P(Stress, TimerChannelsDroppedWhileFiring) {
     EXPECT_EQ(lost.load(), 0) << "kept after() channels that never delivered";
 }
 
-// Known scheduler race (fiber/proc.cpp, not the timers'): a timer started
-// from a plain thread while a scheduler thread is between reading the next
-// deadline (suspend_until) and parking (park_thread) is missed: timer_start
-// finds no parked thread to wake, and the thread sleeps until the deadline it
-// read, forever if the heap was empty. Dropped timers leaving the heap make
-// "empty" common. Under TSan at CSP_PROCS=1 about every other run lost
-// values; re-reading timers.next_deadline() in park_thread after announcing
-// itself parked (under park_mu_) fixed it in 4 runs of 4. Enable once fixed.
-TEST_P(Stress, DISABLED_TimersStartedFromPlainThreadsFire) {
+// A timer started from a plain thread while a scheduler thread is between
+// reading the next deadline (suspend_until) and parking (park_thread) was
+// missed: timer_start found no parked thread to wake, and the thread slept
+// until the deadline it had read, for good if the heap was empty. Under TSan
+// at CSP_PROCS=1 about every other run lost values; park_thread now reads the
+// next deadline again once it is announced parked.
+TEST_P(Stress, TimersStartedFromPlainThreadsFire) {
     const share s = split(mode(), 40000, 4000);
     std::atomic<int> lost{0};
     run_tasks(mode(), s.workers, [&](int) {
