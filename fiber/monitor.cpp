@@ -82,7 +82,9 @@ void runtime::monitor_main() noexcept {
         bool acted = false;
 
         // Timers nobody fired: every thread is busy, or sleeps past them.
-        if (!timers.empty() && timers.next_deadline() + timer_slack < now) {
+        // (Compared as next < now - slack: next is "never", the largest
+        // time_point, when the heap empties meanwhile; adding would overflow.)
+        if (!timers.empty() && timers.next_deadline() < now - timer_slack) {
             handling h;
             acted |= fire_timers(now) > 0;
         }
