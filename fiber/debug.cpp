@@ -215,6 +215,22 @@ void runtime::check_deadlock() noexcept {
         deferred_checks.fetch_add(1, std::memory_order_release);
         return;
     }
+    // Only certainties: a goroutine made ready that never ran yet is no
+    // deadlock, wherever it is queued. Seen once in CI under ASan at
+    // CSP_PROCS=1: csp::run's main goroutine, injected but never started,
+    // while the only thread slept for good (a lost wake-up, issue 9; not
+    // reproduced since). Wake a thread instead, as the monitor does for one
+    // it notices. (A goroutine that ran and is runnable again cannot be told
+    // from one that just finished and is not freed yet: not looked at.)
+    bool someone_runnable = false;
+    goroutine::for_each([&](const goroutine& g) {
+        someone_runnable |= !g.started.load(std::memory_order_relaxed) && g.reason() == wait_reason::none;
+    });
+    if (someone_runnable) {
+        waking.store(false, std::memory_order_release);
+        wakep();
+        return;
+    }
     report_deadlock();
 }
 

@@ -199,7 +199,10 @@ void goroutine_panicked(std::exception_ptr e) noexcept {
 }
 
 void goroutine_started() noexcept {
-    if (proc* p = tl_proc) p->landed();
+    if (proc* p = tl_proc) {
+        p->landed();
+        goroutine::of(p->running())->started.store(true, std::memory_order_relaxed);
+    }
     stop_here_if_exiting();
 }
 
