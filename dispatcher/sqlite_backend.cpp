@@ -1,0 +1,12 @@
+// The SQLite queue backend (stub until its implementation lands).
+#include <dispatcher/queue_backend.hpp>
+
+#include <stdexcept>
+
+namespace csp {
+
+std::unique_ptr<queue_backend> make_sqlite_backend(const std::string&, const backend_options&) {
+    throw std::runtime_error("make_sqlite_backend: not built yet");
+}
+
+}  // namespace csp
