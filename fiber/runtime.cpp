@@ -52,8 +52,15 @@ runtime::runtime() {
     for (std::size_t i = 0; i < n; ++i) start_thread(i);
     while (registered_.load(std::memory_order_acquire) != n) std::this_thread::yield();
     size_.store(n, std::memory_order_release);  // now others may steal from them
-    internal_threads_add(1);
-    std::thread([this] { monitor_main(); }).detach();
+    // Why the monitor counts itself (internal_thread_started), not we for
+    // it: counted before its thread exists, it let this running thread pass
+    // for it, and a scheduler thread parking meanwhile reported csp::run's
+    // main goroutine, about to be queued, as a deadlock (seen in CI at
+    // CSP_PROCS=1 under ASan, where thread creation is slow).
+    std::thread([this] {
+        internal_thread_started();
+        monitor_main();
+    }).detach();
     stop_scheduler_threads_at_exit();
 }
 
@@ -199,10 +206,7 @@ void goroutine_panicked(std::exception_ptr e) noexcept {
 }
 
 void goroutine_started() noexcept {
-    if (proc* p = tl_proc) {
-        p->landed();
-        goroutine::of(p->running())->started.store(true, std::memory_order_relaxed);
-    }
+    if (proc* p = tl_proc) p->landed();
     stop_here_if_exiting();
 }
 

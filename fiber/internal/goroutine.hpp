@@ -54,7 +54,6 @@ public:
     void* local = nullptr;       // csp::detail::goroutine_local()
     const void* const function;            // the function it runs, if go() was given one; or null
     std::atomic<bool> is_main{false};      // the goroutine of csp::run's main (dumps say "main")
-    std::atomic<bool> started{false};      // it has run (deadlock detection: not started = runnable)
     const char* entry() const noexcept { return entry_->name(); }
 
     /// Calls f(const goroutine&) for every live goroutine, holding each
