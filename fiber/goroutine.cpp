@@ -6,6 +6,7 @@
 
 #include <fiber/detail/goroutine_local.hpp>
 #include <fiber/detail/spin_mutex.hpp>
+#include <fiber/internal/overflow.hpp>
 #include <fiber/internal/sched.hpp>
 #include <fiber/internal/sanitizer.hpp>
 
@@ -54,6 +55,7 @@ goroutine::goroutine(const std::type_info& entry, const boost::context::stack_co
       entry_(&entry),
       shard_(&my_shard()) {
     tsan_fiber = tsan_fiber_create();
+    canary = canary_stacks_exist.load(std::memory_order_relaxed) && has_canary(stack_bottom);
     shard_->add(this);
 }
 

@@ -36,10 +36,6 @@ parker::parker() noexcept {
 }
 
 void parker::wake() noexcept {
-    // A goroutine on a stack without a guard page: an overflow so far is
-    // seen before it hands anything on (it may be wrong).
-    if (canary_stacks_exist.load(std::memory_order_relaxed))
-        if (goroutine* self = current_goroutine().g) check_stack_canary(self->stack_bottom, canary_check::below);
     if (goroutine* gr = g) {
         // Barrier: the owner holds park_lock until it has switched away. On
         // the owner's own thread it has, or we would not be running.
@@ -50,6 +46,9 @@ void parker::wake() noexcept {
         make_ready(gr->context());
         return;
     }
+    // A plain thread runs at once, not after we switch away: a goroutine
+    // on a canary stack is checked first (goroutine::canary).
+    if (goroutine* self = current_goroutine().g) self->check_canary(canary_check::below);
     thread_blocker* b = blocker;
     std::lock_guard lk(b->mu);
     b->woken = true;
@@ -67,9 +66,7 @@ void parker::claimed_before_parking() noexcept {
 
 void parker::park_fiber() noexcept {
     goroutine* const self = g;
-    // A stack without a guard page: an overflow so far is seen here.
-    if (canary_stacks_exist.load(std::memory_order_relaxed))
-        check_stack_canary(self->stack_bottom, canary_check::below);
+    self->check_canary(canary_check::below);  // a stack without a guard page: an overflow so far
     self->set_waiting(reason, object);
     park_current(self->context(), park_lock);
     self->set_waiting(wait_reason::none, nullptr);

@@ -211,7 +211,11 @@ void goroutine_started() noexcept {
 }
 
 void goroutine_finished() noexcept {
-    if (proc* p = tl_proc) p->note_terminated();
+    if (proc* p = tl_proc) {
+        // Its last switch away: checked before what it made ready runs here.
+        goroutine::of(p->running())->check_canary(canary_check::whole);
+        p->note_terminated();
+    }
 }
 
 }  // namespace csp::detail
@@ -226,6 +230,8 @@ std::size_t procs() { return detail::procs(); }
 
 void yield() noexcept {
     if (detail::proc* p = detail::current_proc()) {
+        if (const detail::goroutine* g = detail::goroutine::of(p->running()))
+            g->check_canary(detail::canary_check::below);  // a switch away
         p->note_yield();
         boost::this_fiber::yield();
         detail::current_proc()->landed();  // maybe another thread's proc by now

@@ -12,6 +12,7 @@
 #include <boost/fiber/properties.hpp>
 
 #include <fiber/detail/parker.hpp>
+#include <fiber/internal/overflow.hpp>
 
 namespace csp::detail {
 
@@ -50,6 +51,16 @@ public:
     /// The goroutine's stack: [bottom, bottom + size).
     const void* stack_bottom = nullptr;
     std::size_t stack_size = 0;
+    /// Its stack has a canary page below it instead of a guard page
+    /// (overflow.hpp). Such a goroutine is checked where it switches away
+    /// (it parks, yields or ends), before whatever it made ready runs on
+    /// its thread, and when it wakes a plain thread. Ordinary goroutines
+    /// pay one predictable branch at those places, none on a hand-off.
+    bool canary = false;
+    void check_canary(canary_check how) const noexcept {
+        if (canary) [[unlikely]]
+            check_stack_canary(stack_bottom, how);
+    }
     void* tsan_fiber = nullptr;  // ThreadSanitizer's handle, in TSan builds
     void* local = nullptr;       // csp::detail::goroutine_local()
     const void* const function;            // the function it runs, if go() was given one; or null
