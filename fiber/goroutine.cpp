@@ -40,8 +40,11 @@ std::atomic<std::uint64_t> next_id{1};
 
 registry_shard& my_shard() noexcept {
     static std::atomic<std::size_t> threads{0};
-    thread_local std::size_t index = threads.fetch_add(1, std::memory_order_relaxed) % shard_count;
-    return shards[index];
+    // Constant-initialized (0: not chosen yet), so no TLS init guard per use.
+    thread_local std::size_t index_plus_one = 0;
+    if (index_plus_one == 0) [[unlikely]]
+        index_plus_one = threads.fetch_add(1, std::memory_order_relaxed) % shard_count + 1;
+    return shards[index_plus_one - 1];
 }
 }  // namespace
 

@@ -129,6 +129,14 @@ size_class& class_of(std::size_t size) {
     throw std::bad_alloc();  // unreachable: class_size makes < 256 sizes
 }
 
+/// class_of(size), without the search when it is the default size (a
+/// spawning thread whose cache runs dry, or full, comes here per stack).
+size_class& class_for(std::size_t size) {
+    if (size != default_stack_size()) return class_of(size);
+    static size_class& c = class_of(size);
+    return c;
+}
+
 // ---- guards -------------------------------------------------------------
 
 enum class guard_mode { guard_install, mprotect, canary };
@@ -380,7 +388,7 @@ boost::context::stack_context take_pooled(std::size_t size) {
         sctx.sp = sp_of(n);
         return sctx;
     }
-    size_class& c = class_of(sz);
+    size_class& c = class_for(sz);
     {
         std::lock_guard lk(c.mu);
         if (free_stack* n = c.dirty) {
@@ -410,7 +418,7 @@ void give_back_pooled(boost::context::stack_context& sctx) noexcept {
         return;
     }
     // Only sizes that were allocated before are freed: the class exists.
-    size_class& c = class_of(sctx.size);
+    size_class& c = class_for(sctx.size);
     bool too_many;
     {
         std::lock_guard lk(c.mu);
