@@ -36,6 +36,14 @@ parker::parker() noexcept {
 }
 
 void parker::wake() noexcept {
+    // A goroutine on a stack without a guard page: an overflow so far is
+    // seen before it hands anything on. Here, not only where it switches
+    // away: what it wakes may run elsewhere first (a plain thread at once,
+    // a goroutine stolen from its runnext or moved on by the monitor). The
+    // global test is the fast gate (canary stacks exist only past the guard
+    // pages' budget); whether this goroutine has one is its own flag.
+    if (canary_stacks_exist.load(std::memory_order_relaxed)) [[unlikely]]
+        if (goroutine* self = current_goroutine().g) self->check_canary(canary_check::below);
     if (goroutine* gr = g) {
         // Barrier: the owner holds park_lock until it has switched away. On
         // the owner's own thread it has, or we would not be running.
@@ -46,9 +54,6 @@ void parker::wake() noexcept {
         make_ready(gr->context());
         return;
     }
-    // A plain thread runs at once, not after we switch away: a goroutine
-    // on a canary stack is checked first (goroutine::canary).
-    if (goroutine* self = current_goroutine().g) self->check_canary(canary_check::below);
     thread_blocker* b = blocker;
     std::lock_guard lk(b->mu);
     b->woken = true;

@@ -53,9 +53,9 @@ public:
     std::size_t stack_size = 0;
     /// Its stack has a canary page below it instead of a guard page
     /// (overflow.hpp). Such a goroutine is checked where it switches away
-    /// (it parks, yields or ends), before whatever it made ready runs on
-    /// its thread, and when it wakes a plain thread. Ordinary goroutines
-    /// pay one predictable branch at those places, none on a hand-off.
+    /// (it parks, yields or ends) and when it wakes another (parker::wake,
+    /// behind the global canary_stacks_exist gate). Ordinary goroutines pay
+    /// one predictable branch where they switch.
     bool canary = false;
     void check_canary(canary_check how) const noexcept {
         if (canary) [[unlikely]]
