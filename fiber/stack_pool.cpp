@@ -428,7 +428,11 @@ boost::context::stack_context take_pooled(std::size_t size) {
     sctx.size = sz;
     thread_cache& tc = tl_cache;
     if (sz == default_size) {
-        if (!tc.head) refill(tc, class_for(sz));
+        // Scheduler threads only: they live as long as the process, and
+        // free what they run. A plain thread that starts goroutines frees
+        // none of their stacks, and would take a batch away with it when
+        // it exits.
+        if (!tc.head && in_goroutine()) refill(tc, class_for(sz));
         if (free_stack* n = tc.head) {
             tc.head = n->next;
             --tc.count;
