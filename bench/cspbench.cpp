@@ -40,6 +40,8 @@
 #include <fiber/go.hpp>
 #include <fiber/wait_group.hpp>
 
+#include "first_touch.hpp"
+
 namespace {
 
 using clk = std::chrono::steady_clock;
@@ -345,7 +347,8 @@ long long proc_status(const char* field) {
 }
 
 void print_row(const char* name, double value, const char* unit) {
-    std::printf("%s,%zu,%.*f,%s\n", name, csp::procs(), std::strcmp(unit, "bytes") == 0 ? 0 : 1, value, unit);
+    const int digits = std::strcmp(unit, "bytes") == 0 ? 0 : std::strcmp(unit, "x") == 0 ? 2 : 1;
+    std::printf("%s,%zu,%.*f,%s\n", name, csp::procs(), digits, value, unit);
 }
 
 void skynet_node(csp::chan<long> c, long num, long size, long div) {
@@ -381,12 +384,25 @@ void skynet() {
     print_row("skynet_peak_rss", static_cast<double>(after - before), "bytes");
 }
 
+/// The kernel's first touch of `n` fresh stack pages (one per 64 KiB, as
+/// the stack pool lays them out), in ms: estimated from a sample of 200,000
+/// taken now, in this process, so that it shares the machine's load.
+double first_touch_floor_ms(long n) {
+    constexpr std::size_t sample = 200'000;
+    return csp_bench::first_touch_ns(sample, 64 * 1024) * static_cast<double>(n) / 1e6;
+}
+
 /// 1,000,000 goroutines, each blocked receiving on one shared unbuffered
 /// channel after wg.done(): ms until all have started, and resident bytes
 /// per goroutine; then the channel is closed and they exit (untimed).
+/// Each needs one fresh stack page, whose first touch is most of the cost:
+/// idle_1m_floor is that touch for a million pages (the mean of a sample
+/// before and after the run), idle_1m_floor_x our time as a multiple of it.
 void idle_1m() {
     constexpr long n = 1'000'000;
     csp::procs();
+    const double floor_before = first_touch_floor_ms(n);
+    double start_ms = 0;
     csp::run([&] {
         csp::chan<int> block;
         csp::wait_group started, exited;
@@ -406,9 +422,13 @@ void idle_1m() {
         const long long after = proc_status("VmRSS");
         block.close();
         exited.wait();
+        start_ms = ms;
         print_row("idle_1m_start", ms, "ms");
         print_row("idle_1m_rss_per_g", static_cast<double>(after - before) / n, "bytes");
     });
+    const double floor_ms = (floor_before + first_touch_floor_ms(n)) / 2;
+    print_row("idle_1m_floor", floor_ms, "ms");
+    print_row("idle_1m_floor_x", start_ms / floor_ms, "x");
 }
 
 int usage() {

@@ -141,6 +141,12 @@ void internal_threads_add(long delta) noexcept {
     helper_threads.fetch_add(static_cast<std::size_t>(delta), std::memory_order_acq_rel);
 }
 
+void internal_thread_started() noexcept {
+    internal_threads_add(1);
+    note_outside_activity();  // a check under way saw a moving picture
+    check_deadlock_if_idle();
+}
+
 void blocked_threads_add(long delta) noexcept {
     // Either way is activity. A thread that blocks in the middle of a check
     // may be one the check did not count among the process's threads yet (it
@@ -203,7 +209,9 @@ void runtime::check_deadlock() noexcept {
     for (proc* p : all())
         if (!p->asleep_for_good()) return;
     // Every other thread must be blocked in a wait that only a goroutine
-    // could end; an unknown thread might still send on a channel.
+    // could end; an unknown thread might still send on a channel. (Sound
+    // only if no thread is counted before it exists: a running thread could
+    // pass for it. So internal threads count themselves: internal_thread_started.)
     if (process_threads() != size() + blocked_plain_threads() + internal_threads()) return;
     if (idle_forever.load(std::memory_order_seq_cst) != size()) return;
     for (proc* p : all())
@@ -213,22 +221,6 @@ void runtime::check_deadlock() noexcept {
     // timer), still counts as something that may happen.
     if (!timers.empty() || never_waits.load(std::memory_order_seq_cst) > 0) {
         deferred_checks.fetch_add(1, std::memory_order_release);
-        return;
-    }
-    // Only certainties: a goroutine made ready that never ran yet is no
-    // deadlock, wherever it is queued. Seen once in CI under ASan at
-    // CSP_PROCS=1: csp::run's main goroutine, injected but never started,
-    // while the only thread slept for good (a lost wake-up, issue 9; not
-    // reproduced since). Wake a thread instead, as the monitor does for one
-    // it notices. (A goroutine that ran and is runnable again cannot be told
-    // from one that just finished and is not freed yet: not looked at.)
-    bool someone_runnable = false;
-    goroutine::for_each([&](const goroutine& g) {
-        someone_runnable |= !g.started.load(std::memory_order_relaxed) && g.reason() == wait_reason::none;
-    });
-    if (someone_runnable) {
-        waking.store(false, std::memory_order_release);
-        wakep();
         return;
     }
     report_deadlock();
@@ -311,8 +303,8 @@ void dump_goroutines_on_sigquit() {
         };
         sigemptyset(&sa.sa_mask);
         sa.sa_flags = SA_RESTART;
-        detail::helper_threads.fetch_add(1, std::memory_order_acq_rel);
         std::thread([read_end = fds[0]] {
+            detail::internal_thread_started();  // not before: see runtime::runtime
             char c;
             while (::read(read_end, &c, 1) == 1) {
                 std::string d = goroutine_dump();

@@ -6,6 +6,7 @@
 
 #include <fiber/detail/goroutine_local.hpp>
 #include <fiber/detail/spin_mutex.hpp>
+#include <fiber/internal/overflow.hpp>
 #include <fiber/internal/sched.hpp>
 #include <fiber/internal/sanitizer.hpp>
 
@@ -39,8 +40,11 @@ std::atomic<std::uint64_t> next_id{1};
 
 registry_shard& my_shard() noexcept {
     static std::atomic<std::size_t> threads{0};
-    thread_local std::size_t index = threads.fetch_add(1, std::memory_order_relaxed) % shard_count;
-    return shards[index];
+    // Constant-initialized (0: not chosen yet), so no TLS init guard per use.
+    thread_local std::size_t index_plus_one = 0;
+    if (index_plus_one == 0) [[unlikely]]
+        index_plus_one = threads.fetch_add(1, std::memory_order_relaxed) % shard_count + 1;
+    return shards[index_plus_one - 1];
 }
 }  // namespace
 
@@ -54,6 +58,7 @@ goroutine::goroutine(const std::type_info& entry, const boost::context::stack_co
       entry_(&entry),
       shard_(&my_shard()) {
     tsan_fiber = tsan_fiber_create();
+    canary = canary_stacks_exist.load(std::memory_order_relaxed) && has_canary(stack_bottom);
     shard_->add(this);
 }
 

@@ -37,9 +37,13 @@ parker::parker() noexcept {
 
 void parker::wake() noexcept {
     // A goroutine on a stack without a guard page: an overflow so far is
-    // seen before it hands anything on (it may be wrong).
-    if (canary_stacks_exist.load(std::memory_order_relaxed))
-        if (goroutine* self = current_goroutine().g) check_stack_canary(self->stack_bottom, canary_check::below);
+    // seen before it hands anything on. Here, not only where it switches
+    // away: what it wakes may run elsewhere first (a plain thread at once,
+    // a goroutine stolen from its runnext or moved on by the monitor). The
+    // global test is the fast gate (canary stacks exist only past the guard
+    // pages' budget); whether this goroutine has one is its own flag.
+    if (canary_stacks_exist.load(std::memory_order_relaxed)) [[unlikely]]
+        if (goroutine* self = current_goroutine().g) self->check_canary(canary_check::below);
     if (goroutine* gr = g) {
         // Barrier: the owner holds park_lock until it has switched away. On
         // the owner's own thread it has, or we would not be running.
@@ -67,9 +71,7 @@ void parker::claimed_before_parking() noexcept {
 
 void parker::park_fiber() noexcept {
     goroutine* const self = g;
-    // A stack without a guard page: an overflow so far is seen here.
-    if (canary_stacks_exist.load(std::memory_order_relaxed))
-        check_stack_canary(self->stack_bottom, canary_check::below);
+    self->check_canary(canary_check::below);  // a stack without a guard page: an overflow so far
     self->set_waiting(reason, object);
     park_current(self->context(), park_lock);
     self->set_waiting(wait_reason::none, nullptr);

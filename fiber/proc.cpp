@@ -139,8 +139,11 @@ void proc::push_local(context* ctx) noexcept {
         qlen_.store(n, std::memory_order_relaxed);
     }
     if (moved) rt_.inject_batch(overflow, moved);
-    // Why: a parked thread may be waiting for exactly this work.
-    else rt_.wakep();
+    // Why: a parked thread may be waiting for exactly this work. Not when
+    // this is the only scheduler thread (CSP_PROCS=1, no stand-in): nobody
+    // to wake, and wakep's fence costs a spawn more than the rest of this.
+    // (A stand-in started meanwhile is woken by the monitor that starts it.)
+    else if (rt_.size() > 1) rt_.wakep();
 }
 
 context* proc::pop_local() noexcept {

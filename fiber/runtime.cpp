@@ -52,8 +52,15 @@ runtime::runtime() {
     for (std::size_t i = 0; i < n; ++i) start_thread(i);
     while (registered_.load(std::memory_order_acquire) != n) std::this_thread::yield();
     size_.store(n, std::memory_order_release);  // now others may steal from them
-    internal_threads_add(1);
-    std::thread([this] { monitor_main(); }).detach();
+    // Why the monitor counts itself (internal_thread_started), not we for
+    // it: counted before its thread exists, it let this running thread pass
+    // for it, and a scheduler thread parking meanwhile reported csp::run's
+    // main goroutine, about to be queued, as a deadlock (seen in CI at
+    // CSP_PROCS=1 under ASan, where thread creation is slow).
+    std::thread([this] {
+        internal_thread_started();
+        monitor_main();
+    }).detach();
     stop_scheduler_threads_at_exit();
 }
 
@@ -199,15 +206,16 @@ void goroutine_panicked(std::exception_ptr e) noexcept {
 }
 
 void goroutine_started() noexcept {
-    if (proc* p = tl_proc) {
-        p->landed();
-        goroutine::of(p->running())->started.store(true, std::memory_order_relaxed);
-    }
+    if (proc* p = tl_proc) p->landed();
     stop_here_if_exiting();
 }
 
 void goroutine_finished() noexcept {
-    if (proc* p = tl_proc) p->note_terminated();
+    if (proc* p = tl_proc) {
+        // Its last switch away: checked before what it made ready runs here.
+        goroutine::of(p->running())->check_canary(canary_check::whole);
+        p->note_terminated();
+    }
 }
 
 }  // namespace csp::detail
@@ -222,6 +230,8 @@ std::size_t procs() { return detail::procs(); }
 
 void yield() noexcept {
     if (detail::proc* p = detail::current_proc()) {
+        if (const detail::goroutine* g = detail::goroutine::of(p->running()))
+            g->check_canary(detail::canary_check::below);  // a switch away
         p->note_yield();
         boost::this_fiber::yield();
         detail::current_proc()->landed();  // maybe another thread's proc by now

@@ -63,6 +63,11 @@ namespace {
 constexpr std::size_t max_stacks_per_slab = 64;
 constexpr std::size_t slab_bytes_target = 64u << 20;  // fewer stacks per slab when they are big
 constexpr std::size_t thread_cache_limit = 256;
+// Default-size stacks a thread cache moves to or from its size class under
+// one lock (Go's stackcacherefill and stackcacherelease move half a cache):
+// a thread that spawns more than it frees (or frees what another spawned)
+// takes the lock once per batch, not once per stack.
+constexpr std::size_t cache_batch = thread_cache_limit / 2;
 constexpr std::size_t max_size_classes = 256;   // 4 per power of two: every size fits
 constexpr std::size_t dirty_limit = 1024;       // free stacks of a size kept with their pages
 constexpr std::size_t canary_arena_bytes = 16ull << 30;
@@ -127,6 +132,14 @@ size_class& class_of(std::size_t size) {
         }
     }
     throw std::bad_alloc();  // unreachable: class_size makes < 256 sizes
+}
+
+/// class_of(size), without the search when it is the default size (a
+/// spawning thread whose cache runs dry, or full, comes here per stack).
+size_class& class_for(std::size_t size) {
+    if (size != default_stack_size()) return class_of(size);
+    static size_class& c = class_of(size);
+    return c;
 }
 
 // ---- guards -------------------------------------------------------------
@@ -367,20 +380,67 @@ static void unpoison_stack(const boost::context::stack_context& sctx) noexcept {
 
 namespace {
 
+/// An empty thread cache takes up to cache_batch of its class's dirty
+/// stacks (the most recently freed, warmest ones), under one lock.
+void refill(thread_cache& tc, size_class& c) noexcept {
+    std::lock_guard lk(c.mu);
+    free_stack* first = c.dirty;
+    if (!first) return;
+    free_stack* last = first;
+    std::size_t n = 1;
+    while (n < cache_batch && last->next) {
+        last = last->next;
+        ++n;
+    }
+    c.dirty = last->next;
+    c.dirty_count -= n;
+    last->next = tc.head;
+    tc.head = first;
+    tc.count += n;
+}
+
+/// A full thread cache hands its older half to its class, under one lock
+/// (the newer half, warmest, stays); the class returns pages to the system
+/// past its own limit, as for any stack freed to it.
+void release(thread_cache& tc, size_class& c) noexcept {
+    free_stack* keep_last = tc.head;
+    for (std::size_t i = 1; i < tc.count - cache_batch; ++i) keep_last = keep_last->next;
+    free_stack* first = keep_last->next;
+    free_stack* last = first;
+    while (last->next) last = last->next;
+    keep_last->next = nullptr;
+    tc.count -= cache_batch;
+    bool too_many;
+    {
+        std::lock_guard lk(c.mu);
+        last->next = c.dirty;
+        c.dirty = first;
+        c.dirty_count += cache_batch;
+        too_many = c.dirty_count > dirty_limit;
+    }
+    if (too_many) release_dirty(c, dirty_limit / 2);
+}
+
 boost::context::stack_context take_pooled(std::size_t size) {
     const std::size_t default_size = default_stack_size();
     const std::size_t sz = size ? class_size(size) : default_size;
     boost::context::stack_context sctx;
     sctx.size = sz;
     thread_cache& tc = tl_cache;
-    if (sz == default_size && tc.head) {
-        free_stack* n = tc.head;
-        tc.head = n->next;
-        --tc.count;
-        sctx.sp = sp_of(n);
-        return sctx;
+    if (sz == default_size) {
+        // Scheduler threads only: they live as long as the process, and
+        // free what they run. A plain thread that starts goroutines frees
+        // none of their stacks, and would take a batch away with it when
+        // it exits.
+        if (!tc.head && in_goroutine()) refill(tc, class_for(sz));
+        if (free_stack* n = tc.head) {
+            tc.head = n->next;
+            --tc.count;
+            sctx.sp = sp_of(n);
+            return sctx;
+        }
     }
-    size_class& c = class_of(sz);
+    size_class& c = class_for(sz);
     {
         std::lock_guard lk(c.mu);
         if (free_stack* n = c.dirty) {
@@ -403,13 +463,14 @@ void give_back_pooled(boost::context::stack_context& sctx) noexcept {
     check_stack_canary(static_cast<char*>(sctx.sp) - sctx.size, canary_check::whole);
     free_stack* n = node_of(sctx.sp);
     thread_cache& tc = tl_cache;
-    if (sctx.size == default_stack_size() && tc.count < thread_cache_limit) {
+    // Only sizes that were allocated before are freed: the class exists.
+    if (sctx.size == default_stack_size()) {
+        if (tc.count == thread_cache_limit) release(tc, class_for(sctx.size));
         n->next = tc.head;
         tc.head = n;
         ++tc.count;
         return;
     }
-    // Only sizes that were allocated before are freed: the class exists.
     size_class& c = class_of(sctx.size);
     bool too_many;
     {

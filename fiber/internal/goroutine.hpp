@@ -12,6 +12,7 @@
 #include <boost/fiber/properties.hpp>
 
 #include <fiber/detail/parker.hpp>
+#include <fiber/internal/overflow.hpp>
 
 namespace csp::detail {
 
@@ -50,11 +51,20 @@ public:
     /// The goroutine's stack: [bottom, bottom + size).
     const void* stack_bottom = nullptr;
     std::size_t stack_size = 0;
+    /// Its stack has a canary page below it instead of a guard page
+    /// (overflow.hpp). Such a goroutine is checked where it switches away
+    /// (it parks, yields or ends) and when it wakes another (parker::wake,
+    /// behind the global canary_stacks_exist gate). Ordinary goroutines pay
+    /// one predictable branch where they switch.
+    bool canary = false;
+    void check_canary(canary_check how) const noexcept {
+        if (canary) [[unlikely]]
+            check_stack_canary(stack_bottom, how);
+    }
     void* tsan_fiber = nullptr;  // ThreadSanitizer's handle, in TSan builds
     void* local = nullptr;       // csp::detail::goroutine_local()
     const void* const function;            // the function it runs, if go() was given one; or null
     std::atomic<bool> is_main{false};      // the goroutine of csp::run's main (dumps say "main")
-    std::atomic<bool> started{false};      // it has run (deadlock detection: not started = runnable)
     const char* entry() const noexcept { return entry_->name(); }
 
     /// Calls f(const goroutine&) for every live goroutine, holding each

@@ -2,7 +2,7 @@
 // guard page below it; a SIGSEGV handler on an alternate signal stack
 // recognises guard pages and says so before aborting. Stacks without a guard
 // page (see stack_pool.cpp) have a canary page instead, checked when the
-// goroutine parks and when it exits.
+// goroutine parks or yields and when it exits (goroutine::canary).
 #pragma once
 
 #include <atomic>
@@ -30,7 +30,7 @@ extern std::atomic<bool> canary_stacks_exist;
 bool has_canary(const void* stack_bottom) noexcept;
 
 enum class canary_check {
-    below,  // the 512 bytes right below the stack: when a goroutine parks or wakes another
+    below,  // the 512 bytes right below the stack: when a goroutine parks or yields
     whole,  // the whole page: when a goroutine exits
 };
 /// For a stack with a canary (does nothing otherwise): reports a stack

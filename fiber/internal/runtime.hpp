@@ -131,6 +131,13 @@ std::size_t blocked_plain_threads() noexcept;
 std::size_t internal_threads() noexcept;  // e.g. the SIGQUIT dumper
 /// A thread of the runtime's own (the monitor, an idle blocking() worker)
 /// starts (+1) or stops (-1) counting as one that never touches channels.
+/// Only the thread itself counts itself in, once it runs: see
+/// internal_thread_started.
 void internal_threads_add(long delta) noexcept;
+/// The first thing a runtime-internal thread (the monitor, the SIGQUIT
+/// dumper) does: counts itself in, then looks for a deadlock its uncounted
+/// start may have hidden from a check (a check made meanwhile saw one
+/// thread more than it could account for, and stood down).
+void internal_thread_started() noexcept;
 
 }  // namespace csp::detail

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -255,6 +256,60 @@ TEST(Sched, SleeperWakesOnTimeUnderChurn) {
                                << " ms) among " << rounds.load() << " churning rounds";
         EXPECT_GT(rounds.load(), 0);
     });
+}
+
+// Work made visible from plain threads while the scheduler threads go to
+// sleep (the check-then-sleep of proc::park_thread against the
+// publish-then-wake of runtime::inject and wakep): csp::run started and
+// stopped over and over from three threads at once, while two more threads
+// each start goroutines one at a time, pausing a random 0-200 us between
+// them so that the scheduler threads are caught spinning, parking and
+// parked. Every main and every goroutine runs, once; a wait past `generous`
+// fails with the goroutine dump. (A lost wake-up that the monitor rescues
+// within its poll passes here; one it cannot rescue, like the start-up race
+// of start_child_test.cpp, was reported as a deadlock.)
+TEST(Sched, WorkFromPlainThreadsWhileSchedulerThreadsParkRunsEveryTime) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    constexpr int runs = 60, injections = 300;
+#else
+    constexpr int runs = 300, injections = 2000;
+#endif
+    constexpr int runners = 3, injectors = 2, children = 4;
+    std::atomic<int> mains{0}, children_seen{0}, injected_ran{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < runners; ++t)
+        threads.emplace_back([&] {
+            for (int r = 0; r < runs; ++r)
+                csp::run([&] {
+                    mains++;
+                    chan<int> done(children);
+                    for (int c = 0; c < children; ++c) csp::go([done] { done.send(1); });
+                    for (int c = 0; c < children; ++c) children_seen += *done.recv();
+                });
+        });
+    for (int t = 0; t < injectors; ++t)
+        threads.emplace_back([&, t] {
+            std::mt19937 rng(static_cast<unsigned>(t) + 1);
+            chan<int> ran;
+            for (int i = 0; i < injections; ++i) {
+                csp::go([ran] { ran.send(1); });
+                auto got = ran.recv_for(generous);
+                if (!got) {
+                    ADD_FAILURE() << "a goroutine started from a plain thread did not run within " << ms(generous)
+                                  << " ms (injection " << i << "):\n"
+                                  << csp::goroutine_dump();
+                    return;
+                }
+                injected_ran += *got;
+                const auto pause = std::chrono::microseconds(rng() % 200);
+                for (const auto until = steady::now() + pause; steady::now() < until;) {
+                }
+            }
+        });
+    for (std::thread& th : threads) th.join();
+    EXPECT_EQ(mains.load(), runners * runs);
+    EXPECT_EQ(children_seen.load(), runners * runs * children);
+    EXPECT_EQ(injected_ran.load(), injectors * injections);
 }
 
 }  // namespace
