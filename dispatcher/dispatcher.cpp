@@ -105,15 +105,16 @@ job_scope current_job_scope(const dispatcher_state& s) noexcept {
 void set_job_scope(job_scope* scope) { scope_slot() = scope; }
 
 void wait_job(dispatcher_state& s, job_core& j) {
-    if (j.done.try_recv().status == chan_status::closed) return;  // fast path: final already
+    if (j.is_done()) return;  // fast path: final already
     lend_worker lend(s);
-    j.done.recv();
+    if (const chan<unit>* done = j.waiter_channel()) done->recv();  // closed by the loop's finish()
 }
 
 bool wait_job_until(dispatcher_state& s, job_core& j, clock::time_point deadline) {
-    if (j.done.try_recv().status == chan_status::closed) return true;
+    if (j.is_done()) return true;
     lend_worker lend(s);
-    return j.done.recv_until(deadline).status == chan_status::closed;
+    const chan<unit>* done = j.waiter_channel();
+    return !done || done->recv_until(deadline).status == chan_status::closed;
 }
 
 void rethrow_if_not_succeeded(job_core& j) {

@@ -31,6 +31,7 @@ struct worker_rec {
     chan<work_item> work;
     chan<unit> quit;
     job_id job = 0;         // handed to it, verdict not yet in
+    cancel_func cancel;     // cancels that job's context, if it has one (Go's defer cancel() once it is back)
     bool idle = false;      // registered and in idle_; its work channel is empty
     bool quitting = false;  // told, or to be told when idle, to quit
     bool blocked = false;   // its job waits on another job (a worker is lent meanwhile)
@@ -143,7 +144,10 @@ struct dispatcher_loop {
             r.info.state = job_state::scheduled;
             r.due = m.options.not_before;
         }
-        r.options = std::move(m.options);
+        r.timeout = m.options.timeout;
+        r.retries = m.options.retries;
+        // The rarely set options only when set (a record per job: keep it small).
+        if (m.options.backoff || !m.options.unique_key.empty()) r.options = std::make_unique<job_options>(std::move(m.options));
         r.core = std::move(m.core);
         r.holds_slot = m.holds_slot;
         r.group = m.group.id;
@@ -262,10 +266,10 @@ struct dispatcher_loop {
         emit(r);
         r.core->outcome = st;
         r.core->error = error;
-        release_worker_part(r);
-        if (!r.options.unique_key.empty()) unique_keys.erase(r.options.unique_key);  // free again
+        r.handed = false;
+        if (!r.unique_key().empty()) unique_keys.erase(r.unique_key());  // free again
         std::shared_ptr<job_core> core = std::move(r.core);  // the handles keep theirs
-        core->done.close();
+        core->finish();
         --unfinished;
         // After `done`: a group waiter that is answered finds the job final.
         if (r.group != 0) leave_group(r, st, error);
@@ -274,12 +278,12 @@ struct dispatcher_loop {
     /// A failed or timed-out run: true if the job was put back to wait for
     /// another attempt.
     bool retry(job_record& r, std::string error_text, clock::time_point at) {
-        if (r.cancel_requested || ph == phase::stopping || r.info.attempts > r.options.retries) return false;
+        if (r.cancel_requested || ph == phase::stopping || r.info.attempts > r.retries) return false;
         const unsigned nth = r.info.attempts;  // this is the nth retry
         r.info.state = job_state::retrying;
         r.info.error = std::move(error_text);
-        r.due = at + (r.options.backoff ? r.options.backoff(nth) : sidekiq_backoff(nth));
-        release_worker_part(r);  // this attempt's context; the next gets a new one
+        r.due = at + (r.options && r.options->backoff ? r.options->backoff(nth) : sidekiq_backoff(nth));
+        r.handed = false;
         store->schedule(r);
         ++totals.retries;
         emit(r);
@@ -303,17 +307,18 @@ struct dispatcher_loop {
         }
         // Handed to a worker: its verdict comes back; the loop makes it
         // cancelled. A job that takes no context cannot be told; it runs on.
-        if (r.cancel) r.cancel();
+        if (auto it = workers.find(r.info.worker); it != workers.end() && it->second.job == r.info.id && it->second.cancel)
+            it->second.cancel();
         return cancel_result::cancelling;
     }
 
-    /// The job is no longer with a worker: release its context (Go's defer
-    /// cancel()).
-    void release_worker_part(job_record& r) {
-        r.handed = false;
-        if (r.cancel) {
-            r.cancel();
-            r.cancel = nullptr;
+    /// Worker w's job is back (its verdict came, or w died): release the
+    /// job's context (Go's defer cancel()).
+    static void job_back(worker_rec& w) {
+        w.job = 0;
+        if (w.cancel) {
+            w.cancel();
+            w.cancel = nullptr;
         }
     }
 
@@ -333,14 +338,14 @@ struct dispatcher_loop {
             // A context only for a job that can see it (it takes one, or
             // its timeout needs one): most tiny jobs take none.
             context ctx;
-            if (r->core->takes_context || r->options.timeout > clock::duration::zero())
-                std::tie(ctx, r->cancel) = with_cancel(background());
+            if (r->core->takes_context || r->timeout > clock::duration::zero())
+                std::tie(ctx, wr.cancel) = with_cancel(background());
             r->handed = true;
             release_slot(*r);
             r->info.worker = w;
             wr.idle = false;
             wr.job = r->info.id;
-            wr.work.send(work_item{r->core, std::move(ctx), r->options.timeout});  // capacity 1, empty: never blocks (invariant 2)
+            wr.work.send(work_item{r->core, std::move(ctx), r->timeout});  // capacity 1, empty: never blocks (invariant 2)
         }
     }
 
@@ -432,7 +437,7 @@ struct dispatcher_loop {
             emit(r);
             return;
         }
-        workers.at(rep.worker).job = 0;
+        job_back(workers.at(rep.worker));
         if (rep.ran) run_times[run_times_n++ % run_times.size()] = rep.at - r.info.started;
         // The verdict: a cancel taken before it wins (invariant 5).
         status_kind k = r.cancel_requested ? status_kind::cancelled : rep.kind;
@@ -462,13 +467,15 @@ struct dispatcher_loop {
     /// for any missing worker) unless past the restart intensity.
     void on_death(const status_report& rep) {
         auto it = workers.find(rep.worker);
-        const worker_rec w = it->second;
+        worker_rec w = std::move(it->second);
         workers.erase(it);
+        const job_id held = w.job;
+        job_back(w);
         if (!w.quitting) --live;
         if (w.blocked) --blocked;
         ++totals.worker_deaths;
         emit_worker(dispatcher_event::kind::worker_died, rep.worker, rep.error_text);
-        if (w.job != 0) settle_orphan(*store->find(w.job), rep);
+        if (held != 0) settle_orphan(*store->find(held), rep);
         if (w.quitting || ph == phase::stopping) return;  // it was going anyway: nothing to replace
         // OTP's intensity: at most max_restarts restarts in any restart_period.
         while (!restarts.empty() && rep.at - restarts.front() > s->restart_period) restarts.pop_front();
@@ -490,7 +497,7 @@ struct dispatcher_loop {
         } else if (r.info.state != job_state::running) {
             // Died before the start: the job never ran. Back in the queue,
             // as a retry due now (no attempt counted).
-            release_worker_part(r);
+            r.handed = false;
             r.info.state = job_state::retrying;
             r.info.error = why;
             r.due = rep.at;
