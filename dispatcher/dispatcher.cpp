@@ -170,8 +170,8 @@ bool dispatcher::submit_core(std::shared_ptr<detail::job_core>& core, job_option
             if (got != chan_status::ok) return false;
         }
         core->id = state_->next_id.fetch_add(1, std::memory_order_relaxed);
-        detail::submission sub{core, std::move(options), detail::clock::now(), take_slot, group};
-        if (sub.options.unique_key.empty()) {
+        detail::submission sub(core, std::move(options), detail::clock::now(), take_slot, group);
+        if (sub.unique_key().empty()) {
             state_->intake.send(std::move(sub));
             return true;
         }

@@ -47,6 +47,18 @@ struct group_rec {
     std::vector<chan<std::exception_ptr>> waiters;  // capacity 1 each
 };
 
+/// An exception's text: its what(), or "unknown exception".
+std::string what_of(const std::exception_ptr& e) {
+    if (!e) return {};
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+        return x.what();
+    } catch (...) {
+        return "unknown exception";
+    }
+}
+
 std::exception_ptr ended_error(dispatcher_errc c, job_id id, const char* how) {
     return std::make_exception_ptr(dispatcher_error(c, "dispatcher: job " + std::to_string(id) + " " + how));
 }
@@ -161,17 +173,19 @@ struct dispatcher_loop {
     void take(submission&& m) {
         job_record r;
         r.info.id = m.core->id;
-        r.info.name = std::move(m.options.name);
-        r.info.priority = m.options.priority;
+        r.info.priority = m.priority;
         r.info.submitted = m.submitted;
-        if (m.options.not_before > m.submitted) {
+        if (m.not_before > m.submitted) {
             r.info.state = job_state::scheduled;
-            r.due = m.options.not_before;
+            r.due = m.not_before;
         }
-        r.timeout = m.options.timeout;
-        r.retries = m.options.retries;
-        // The rarely set options only when set (a record per job: keep it small).
-        if (m.options.backoff || !m.options.unique_key.empty()) r.options = std::make_unique<job_options>(std::move(m.options));
+        r.timeout = m.timeout;
+        r.retries = m.retries;
+        if (m.rest) {
+            r.info.name = std::move(m.rest->name);
+            // The rarely set options only when set (a record per job: keep it small).
+            if (m.rest->backoff || !m.rest->unique_key.empty()) r.options = std::move(m.rest);
+        }
         r.core = std::move(m.core);
         r.holds_slot = m.holds_slot;
         r.group = m.group.id;
@@ -482,8 +496,8 @@ struct dispatcher_loop {
                 make_final(r, job_state::succeeded, nullptr, {}, rep.at);
                 break;
             case status_kind::failed:
-                if (retry(r, rep.error_text, rep.at)) break;
-                make_final(r, job_state::failed, std::move(rep.error), std::move(rep.error_text), rep.at);
+                if (std::string text = what_of(rep.error); !retry(r, text, rep.at))
+                    make_final(r, job_state::failed, std::move(rep.error), std::move(text), rep.at);
                 break;
             case status_kind::timed_out:
                 if (rep.ran && retry(r, "timed out", rep.at)) break;
@@ -510,7 +524,7 @@ struct dispatcher_loop {
         if (!w.quitting) --live;
         if (w.blocked) --blocked;
         ++totals.worker_deaths;
-        emit_worker(dispatcher_event::kind::worker_died, rep.worker, rep.error_text);
+        emit_worker(dispatcher_event::kind::worker_died, rep.worker, what_of(rep.error));
         if (held != 0) settle_orphan(*store->find(held), rep);
         if (w.quitting || ph == phase::stopping) return;  // it was going anyway: nothing to replace
         // OTP's intensity: at most max_restarts restarts in any restart_period.
@@ -526,7 +540,7 @@ struct dispatcher_loop {
     /// The job a dead worker held: never lost, never run twice unless its
     /// retries say so.
     void settle_orphan(job_record& r, const status_report& rep) {
-        const std::string why = "worker " + std::to_string(rep.worker) + " died: " + rep.error_text;
+        const std::string why = "worker " + std::to_string(rep.worker) + " died: " + what_of(rep.error);
         if (r.cancel_requested) {
             make_final(r, job_state::cancelled, ended_error(dispatcher_errc::job_cancelled, r.info.id, "was cancelled"),
                        "cancelled; " + why, rep.at);
@@ -649,7 +663,7 @@ struct dispatcher_loop {
         std::shared_ptr<job_core> holder;
         bool ours = false;
         if (ph == phase::running) {
-            auto [it, fresh] = unique_keys.try_emplace(m.sub.options.unique_key, m.sub.core->id);
+            auto [it, fresh] = unique_keys.try_emplace(m.sub.unique_key(), m.sub.core->id);
             if (fresh) {
                 holder = m.sub.core;
                 ours = true;
