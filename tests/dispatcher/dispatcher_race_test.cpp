@@ -192,7 +192,7 @@ TEST_P(DispatcherRace, TimeoutFiringWhileTheJobFinishes) {
 // the job is final, with its value.
 TEST_P(DispatcherRace, WaitersRaceTheFinalState) {
     run([this] {
-        constexpr int rounds = 200, waiters_n = 3;
+        constexpr int rounds = 100, waiters_n = 3;
         dispatcher d(2);
         std::atomic<int> wrong{0};
         for (int i = 0; i < rounds; ++i) {
