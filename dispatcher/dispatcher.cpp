@@ -105,15 +105,16 @@ job_scope current_job_scope(const dispatcher_state& s) noexcept {
 void set_job_scope(job_scope* scope) { scope_slot() = scope; }
 
 void wait_job(dispatcher_state& s, job_core& j) {
-    if (j.done.try_recv().status == chan_status::closed) return;  // fast path: final already
+    if (j.is_done()) return;  // fast path: final already
     lend_worker lend(s);
-    j.done.recv();
+    if (const chan<unit>* done = j.waiter_channel()) done->recv();  // closed by the loop's finish()
 }
 
 bool wait_job_until(dispatcher_state& s, job_core& j, clock::time_point deadline) {
-    if (j.done.try_recv().status == chan_status::closed) return true;
+    if (j.is_done()) return true;
     lend_worker lend(s);
-    return j.done.recv_until(deadline).status == chan_status::closed;
+    const chan<unit>* done = j.waiter_channel();
+    return !done || done->recv_until(deadline).status == chan_status::closed;
 }
 
 void rethrow_if_not_succeeded(job_core& j) {
@@ -169,8 +170,8 @@ bool dispatcher::submit_core(std::shared_ptr<detail::job_core>& core, job_option
             if (got != chan_status::ok) return false;
         }
         core->id = state_->next_id.fetch_add(1, std::memory_order_relaxed);
-        detail::submission sub{core, std::move(options), detail::clock::now(), take_slot, group};
-        if (sub.options.unique_key.empty()) {
+        detail::submission sub(core, std::move(options), detail::clock::now(), take_slot, group);
+        if (sub.unique_key().empty()) {
             state_->intake.send(std::move(sub));
             return true;
         }

@@ -43,7 +43,9 @@
 //    read-only, and queries read it directly. No mutex anywhere.
 // 2. The loop never blocks except in its one select: its sends go to
 //    channels with a free slot (a worker's work or quit channel is empty
-//    whenever the loop sends on it; a reply channel has capacity 1).
+//    whenever the loop sends on it; a reply channel has capacity 1). With a
+//    backlog (every worker busy, jobs queued) it yields before the select
+//    to let the workers report first, a few rounds at most, then selects.
 // 3. A worker in the loop's idle list has an empty work channel and waits in
 //    select over work and quit. The loop hands it exactly one of: a job (on
 //    work) or a quit (on quit). So a worker never finds a job and a quit
@@ -56,8 +58,9 @@
 //    takes the reports buffered on status: the verdict is among them, as it
 //    was sent first. The loop never sees a worker idle while its job is open.
 // 5. Final states: only the loop makes a job final, once: it writes the
-//    outcome into the job's core and then closes the job's `done` channel.
-//    Handles read the outcome only after seeing `done` closed. The worker
+//    outcome into the job's core and then marks the core final
+//    (job_core::finish: closes the `done` channel, which only a waiting
+//    handle makes). Handles read the outcome only after seeing that. The worker
 //    only proposes a verdict: a cancel the loop took before the verdict
 //    arrived wins (the job ends cancelled whatever it returned); a job whose
 //    context expired by its deadline before it returned ends timed_out.

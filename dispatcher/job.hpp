@@ -6,6 +6,7 @@
 //   csp::job_info i = h.info();           // state, times, attempts, worker, error
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <exception>
@@ -145,12 +146,22 @@ struct dispatcher_state;
 ///  - run(): only the worker that was handed the job, between "started"
 ///    and its report (never two at once: the loop hands a job to one worker
 ///    at a time);
-///  - outcome, error: only the loop, right before it closes `done`;
-///  - handles read value/outcome/error only after receiving from `done`
-///    (closed), which orders them after the writes.
+///  - outcome, error: only the loop, right before finish();
+///  - handles read value/outcome/error only after seeing the job final
+///    (is_done() true, or the done channel closed), which orders them
+///    after the writes.
+///
+/// The done channel is made only when a handle waits (most jobs nobody
+/// waits on one by one: no channel, 112 bytes and a malloc saved). Its
+/// word `done_`: 0 open, nobody waits; a chan<unit>* (a waiter made it);
+/// with bit 0 set: final (what remains, if anything, is the closed
+/// channel). Transitions, each a single atomic step: 0 -> channel (the
+/// first waiter's compare-exchange), 0 -> final and channel -> final (the
+/// loop's finish(), once). Nothing else writes it, so a waiter that lost
+/// its compare-exchange reads what won, and the channel, once there, lives
+/// until the core is destroyed.
 struct job_core {
     job_id id = 0;
-    chan<unit> done;  // closed by the loop when the job reaches its final state
     job_state outcome = job_state::queued;
     bool takes_context = false;  // the function takes a const context&
     std::exception_ptr error;  // failed: the job's exception; cancelled/timed_out: the dispatcher_error get() throws
@@ -158,9 +169,44 @@ struct job_core {
     job_core() = default;
     job_core(const job_core&) = delete;
     job_core& operator=(const job_core&) = delete;
-    virtual ~job_core() = default;
+    virtual ~job_core() { delete channel(done_.load(std::memory_order_relaxed)); }
     /// Runs the function once, keeping its value; its exception escapes.
     virtual void run(const context& ctx) = 0;
+
+    /// The loop, once, after writing outcome and error: the job is final;
+    /// wakes every waiter.
+    void finish() {
+        std::uintptr_t was = 0;
+        // Release: a handle that sees the final bit sees outcome and error.
+        if (done_.compare_exchange_strong(was, final_bit, std::memory_order_acq_rel)) return;
+        channel(was)->close();  // the waiters' receives return (the close orders the writes before them)
+        done_.store(was | final_bit, std::memory_order_release);
+    }
+    /// True once final; never blocks.
+    bool is_done() const {
+        const std::uintptr_t v = done_.load(std::memory_order_acquire);
+        if (v & final_bit) return true;
+        // Between finish()'s close and its store: the closed channel says so.
+        return v != 0 && channel(v)->try_recv().status == chan_status::closed;
+    }
+    /// The channel to wait on (closed once final), made by the first
+    /// waiter; null if the job is final already.
+    const chan<unit>* waiter_channel() {
+        std::uintptr_t v = done_.load(std::memory_order_acquire);
+        if (v == 0) {
+            auto* mine = new chan<unit>();
+            if (done_.compare_exchange_strong(v, reinterpret_cast<std::uintptr_t>(mine), std::memory_order_acq_rel,
+                                              std::memory_order_acquire))
+                return mine;
+            delete mine;  // another waiter's channel, or final: v says which
+        }
+        return (v & final_bit) ? nullptr : channel(v);
+    }
+
+private:
+    static constexpr std::uintptr_t final_bit = 1;  // chan<unit> objects are aligned: bit 0 is free
+    static chan<unit>* channel(std::uintptr_t v) noexcept { return reinterpret_cast<chan<unit>*>(v & ~final_bit); }
+    std::atomic<std::uintptr_t> done_{0};
 };
 
 template <class T>
@@ -248,7 +294,7 @@ public:
     }
     bool wait_until(std::chrono::steady_clock::time_point t) const { return detail::wait_job_until(*state_, *job_, t); }
     /// True once the job is final (never blocks, never asks the dispatcher).
-    bool done() const { return job_->done.try_recv().status == chan_status::closed; }
+    bool done() const { return job_->is_done(); }
 
     /// The job's current state / full snapshot (asks the dispatcher).
     job_state status() const { return info().state; }

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include <chan/context.hpp>
 #include <dispatcher/job.hpp>
@@ -24,17 +25,28 @@ namespace csp {
 
 /// One job as the dispatcher keeps it: what a query reports (`info`) plus
 /// the in-process parts a durable store would not persist (the function and
-/// outcome in `core`, the running job's cancel function).
+/// outcome in `core`). Kept small (a million queued jobs are a million
+/// records): the options most jobs leave at their defaults live in
+/// `options` only when set, the running job's cancel function with its
+/// worker (in the loop's worker table).
 struct job_record {
     job_info info;
     std::shared_ptr<detail::job_core> core;
-    job_options options;  // name and priority are in info too
     std::chrono::steady_clock::time_point due{};  // scheduled or retrying: when it becomes queued
-    cancel_func cancel;             // while with a worker: cancels its context (if it has one)
+    std::chrono::steady_clock::duration timeout{};  // job_options::timeout
+    /// job_options::backoff and unique_key, if either is set; else null.
+    /// (name and priority are in info, timeout and retries here.)
+    std::unique_ptr<job_options> options;
+    std::uint64_t group = 0;        // its job_group (0: none)
+    unsigned retries = 0;           // job_options::retries
     bool handed = false;            // handed to a worker, verdict not yet in
     bool cancel_requested = false;  // cancel(id) or a shutdown now reached it while queued or running
     bool holds_slot = false;        // counts against the bounded queue until a worker takes it
-    std::uint64_t group = 0;        // its job_group (0: none)
+
+    const std::string& unique_key() const noexcept {
+        static const std::string none;
+        return options ? options->unique_key : none;
+    }
 };
 
 class job_store {

@@ -43,14 +43,10 @@ void run_job(dispatcher_state& s, job_scope& scope, work_item w) {
     scope.job = id;
     try {
         w.core->run(w.ctx);
-    } catch (const std::exception& e) {
-        rep.kind = status_kind::failed;
-        rep.error = std::current_exception();
-        rep.error_text = e.what();
     } catch (...) {
+        // Its text (what()) is the loop's to read: only failures pay for it.
         rep.kind = status_kind::failed;
         rep.error = std::current_exception();
-        rep.error_text = "unknown exception";
     }
     scope.job = 0;
     // Its context done by the time it returned: the job ends cancelled or
@@ -73,14 +69,11 @@ void worker_loop::operator()() {
     status_report last{status_kind::quit, id, 0};
     try {
         serve(scope);
-    } catch (const std::exception& e) {
+    } catch (...) {
         // Died (a bug in this loop; a job's exception never gets here): the
         // loop knows our job, if any, and replaces us (supervision).
         last.kind = status_kind::died;
-        last.error_text = e.what();
-    } catch (...) {
-        last.kind = status_kind::died;
-        last.error_text = "unknown exception";
+        last.error = std::current_exception();
     }
     set_job_scope(nullptr);
     last.at = clock::now();

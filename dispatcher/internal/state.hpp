@@ -25,13 +25,31 @@ namespace csp::detail {
 
 using clock = std::chrono::steady_clock;
 
-/// A submitted job on its way into the loop (the intake channel).
+/// A submitted job on its way into the loop (the intake channel). Its
+/// options' small fields ride inline; the others (name, backoff, unique
+/// key) only if one is set, so a job with default options moves no string
+/// or function through the intake.
 struct submission {
     std::shared_ptr<job_core> core;
-    job_options options;
-    clock::time_point submitted;
+    clock::time_point submitted{};
+    clock::time_point not_before{};
+    clock::duration timeout{};
+    unsigned retries = 0;
+    job_priority priority = job_priority::normal;
     bool holds_slot = false;  // it put a token in `slots` (bounded queue)
     group_ref group{};        // job_group::submit
+    std::unique_ptr<job_options> rest;  // null: name, backoff and unique key all unset
+
+    submission() = default;
+    submission(std::shared_ptr<job_core> c, job_options&& o, clock::time_point at, bool slot, group_ref g)
+        : core(std::move(c)), submitted(at), not_before(o.not_before), timeout(o.timeout), retries(o.retries),
+          priority(o.priority), holds_slot(slot), group(g) {
+        if (!o.name.empty() || o.backoff || !o.unique_key.empty()) rest = std::make_unique<job_options>(std::move(o));
+    }
+    const std::string& unique_key() const noexcept {
+        static const std::string none;
+        return rest ? rest->unique_key : none;
+    }
 };
 
 /// Loop -> worker, on the worker's own work channel: run this job.
@@ -57,8 +75,7 @@ struct status_report {
     job_id job = 0;  // 0 for quit and died (the loop knows a dead worker's job)
     clock::time_point at{};
     bool ran = true;             // false: its context was done before it started; it never ran
-    std::exception_ptr error{};  // failed
-    std::string error_text{};    // failed, died
+    std::exception_ptr error{};  // failed: the job's exception; died: what escaped the worker's loop
 };
 
 // Client -> loop, on the control channel; each with its own reply channel

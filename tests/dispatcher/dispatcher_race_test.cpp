@@ -186,6 +186,38 @@ TEST_P(DispatcherRace, TimeoutFiringWhileTheJobFinishes) {
     });
 }
 
+// A job's done channel is made by its first waiter (none is made for a job
+// nobody waits on). Several waiters race each other to make it and race
+// the loop making the job final: every wait must return, each exactly when
+// the job is final, with its value.
+TEST_P(DispatcherRace, WaitersRaceTheFinalState) {
+    run([this] {
+        constexpr int rounds = 100, waiters_n = 3;
+        dispatcher d(2);
+        std::atomic<int> wrong{0};
+        for (int i = 0; i < rounds; ++i) {
+            auto h = d.submit([i] { return i; });
+            task_group waiters(mode());
+            waiters.go_n(waiters_n, [&, h](int w) {
+                // 0 to 3 yields: some waiters come before the job is final, some after.
+                for (int k = 0; k < (i + w) % 4; ++k) csp::yield();
+                const bool done_before = h.done();
+                bool ok = true;
+                switch ((i + w) % 3) {
+                    case 0: ok = h.get() == i; break;
+                    case 1: ok = h.wait_for(patience); break;
+                    default: h.wait(); break;
+                }
+                // Once a wait returned, the job reads final, and never the other way round.
+                if (!ok || !h.done() || (done_before && h.status() != job_state::succeeded)) ++wrong;
+            });
+            waiters.wait();
+            if (h.get() != i) ++wrong;
+        }
+        EXPECT_EQ(wrong, 0);
+    });
+}
+
 CSP_INSTANTIATE_SETTINGS(DispatcherRace);
 
 }  // namespace

@@ -1,5 +1,6 @@
 // csp::dispatcher: behaviour of the core API, with its clients as
 // goroutines (on one or two scheduler threads) and as plain threads.
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <set>
@@ -462,6 +463,50 @@ TEST_P(Dispatcher, WaitAllFromInsideAJobWaitsForTheOthers) {
 }
 
 CSP_INSTANTIATE_SETTINGS(Dispatcher);
+
+// The memory store's table (chunks of 64, 128, ... 4096 records, then 4096
+// each; records built in slot order as ids reach them): ids arriving out
+// of order across chunk boundaries, holes, and the FIFO order per priority.
+TEST(MemoryStore, IdsOutOfOrderAcrossChunksAndHoles) {
+    std::unique_ptr<csp::job_store> st = csp::make_memory_store();
+    constexpr csp::job_id n = 20'000;  // past the doubling chunks (8,128 slots) into the fixed ones
+    std::vector<csp::job_id> order;
+    // Blocks of 100 ids added back to front; every 7th id never added (a hole).
+    for (csp::job_id b = 1; b <= n; b += 100)
+        for (csp::job_id id = std::min(b + 99, n); id >= b; --id)
+            if (id % 7 != 0) order.push_back(id);
+    for (csp::job_id id : order) {
+        csp::job_record r;
+        r.info.id = id;
+        r.info.priority = id % 2 ? csp::job_priority::high : csp::job_priority::low;
+        st->add(std::move(r));
+    }
+    for (csp::job_id id = 1; id <= n + 5000; ++id) {
+        const csp::job_record* r = st->find(id);
+        if (id <= n && id % 7 != 0) {
+            ASSERT_NE(r, nullptr) << id;
+            EXPECT_EQ(r->info.id, id);
+        } else {
+            EXPECT_EQ(r, nullptr) << id;
+        }
+    }
+    std::size_t seen = 0;
+    st->for_each([&](csp::job_record&) { ++seen; });
+    EXPECT_EQ(seen, order.size());
+    EXPECT_EQ(st->queued(), order.size());
+    // High (odd ids) before low, each in the order added.
+    std::vector<csp::job_id> want;
+    for (int odd = 1; odd >= 0; --odd)
+        for (csp::job_id id : order)
+            if (static_cast<int>(id % 2) == odd) want.push_back(id);
+    for (csp::job_id id : want) {
+        csp::job_record* r = st->next_ready();
+        ASSERT_NE(r, nullptr);
+        ASSERT_EQ(r->info.id, id);
+        r->info.state = csp::job_state::running;
+    }
+    EXPECT_EQ(st->next_ready(), nullptr);
+}
 
 }  // namespace
 }  // namespace csp_test
