@@ -216,14 +216,18 @@ return out
 // ARGV: P, consumer, id, receipt, state, result, error, retry_at ('' for
 // none), now. Refuses (0) a delivery that is no longer this consumer's:
 // otherwise stores the outcome, then acknowledges and deletes the entry (1).
+// Idempotent: the same delivery's outcome again (a retry after the reply
+// was lost with the connection) answers 1 and changes nothing.
 const script& complete_script() {
     static const script s = make("complete", R"lua(
 local C, id, receipt, state, result, err, retry_at, now =
   ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local rk = rec(id)
-local h = redis.call('HMGET', rk, 'state', 'owner', 'entry')
+local h = redis.call('HMGET', rk, 'state', 'owner', 'entry', 'done_by')
+if h[4] == C .. ' ' .. receipt then return 1 end
 if h[1] ~= 'running' or h[2] ~= C or h[3] ~= receipt then return 0 end
 if not final[state] then return redis.error_reply('complete: not a final state: ' .. state) end
+redis.call('HSET', rk, 'done_by', C .. ' ' .. receipt)
 local s, eid = split_receipt(receipt)
 if retry_at ~= '' and (state == 'failed' or state == 'timed_out') then
   set_state(rk, 'running', 'retrying')
