@@ -18,6 +18,7 @@
 // Redis away: each connection reconnects with backoff; meanwhile calls throw
 // std::runtime_error naming the server. Accepted tasks survive a restart if
 // the server runs with appendonly yes, appendfsync always.
+#include <dispatcher/internal/backend_rules.hpp>
 #include <dispatcher/queue_backend.hpp>
 #include <dispatcher/redis/connection.hpp>
 #include <dispatcher/redis/record_codec.hpp>
@@ -49,7 +50,7 @@ constexpr long unique_ttl_s = 7L * 24 * 3600;           // a leaked unique key e
 const std::array<const char*, 3> read_order{"high", "normal", "low"};
 
 std::string ms_text(std::int64_t ms) { return std::to_string(ms); }
-std::string now_ms() { return ms_text(redis::to_ms(wall_clock::now())); }
+std::string now_ms() { return ms_text(detail::to_ms(wall_clock::now())); }
 
 // host:pid:random -- unique among the processes sharing a queue, also
 // across restarts (a new process never inherits a dead one's entries by name).
@@ -94,7 +95,7 @@ public:
     }
 
     enqueue_result enqueue(const task_spec& t) override {
-        auto nb = t.not_before == wall_clock::time_point{} ? 0 : redis::to_ms(t.not_before);
+        auto nb = t.not_before == wall_clock::time_point{} ? 0 : detail::to_ms_ceil(t.not_before);
         auto r = run(redis::enqueue_script(),
                      {t.type, t.payload, redis::priority_name(t.priority), std::to_string(std::max(1u, t.max_attempts)),
                       ms_text(t.timeout.count()), ms_text(nb), now_ms(), t.unique_key, std::to_string(unique_ttl_s)});
@@ -125,7 +126,7 @@ public:
     }
 
     bool complete(const claimed_task& t, const task_outcome& o) override {
-        std::string retry = o.retry_at ? ms_text(redis::to_ms(*o.retry_at)) : std::string();
+        std::string retry = o.retry_at ? ms_text(detail::to_ms_ceil(*o.retry_at)) : std::string();
         auto r = run(redis::complete_script(), {consumer_, std::to_string(t.id), t.receipt, to_string(o.state),
                                                 o.result, o.error, retry, now_ms()});
         return redis::integer(r.get()) == 1;
@@ -189,19 +190,9 @@ public:
         auto dlq = command({"XLEN", prefix_ + "dlq"});
         queue_stats q;
         for (size_t i = 0; counts->type == REDIS_REPLY_ARRAY && i + 1 < counts->elements; i += 2) {
-            auto st = redis::state_from_name(redis::text(counts->element[i]));
+            auto st = detail::state_from_name(redis::text(counts->element[i]));
             auto v = static_cast<std::uint64_t>(std::max<std::int64_t>(0, redis::integer(counts->element[i + 1])));
-            if (!st) continue;
-            switch (*st) {
-                case job_state::queued: q.queued = v; break;
-                case job_state::scheduled: q.scheduled = v; break;
-                case job_state::running: q.running = v; break;
-                case job_state::retrying: q.retrying = v; break;
-                case job_state::succeeded: q.succeeded = v; break;
-                case job_state::failed: q.failed = v; break;
-                case job_state::cancelled: q.cancelled = v; break;
-                case job_state::timed_out: q.timed_out = v; break;
-            }
+            if (st) detail::count_state(q, *st, v);
         }
         q.dead_letters = static_cast<std::uint64_t>(redis::integer(dlq.get()));
         return q;
@@ -338,7 +329,7 @@ private:
         for (size_t i = 0; i < 3 && i < r->element[1]->elements; ++i) cursors_[i] = redis::text(r->element[1]->element[i]);
         auto due = redis::integer(r->element[2], -1);
         if (due < 0) return steady::time_point::max();
-        auto ahead = std::chrono::milliseconds(std::max<std::int64_t>(0, due - redis::to_ms(wall_clock::now())));
+        auto ahead = std::chrono::milliseconds(std::max<std::int64_t>(0, due - detail::to_ms(wall_clock::now())));
         return steady::now() + ahead;
     }
 

@@ -1,20 +1,14 @@
 // Decoding the Redis backend's replies (see record_codec.hpp).
 #include <dispatcher/redis/record_codec.hpp>
 
+#include <dispatcher/internal/backend_rules.hpp>
+
 #include <hiredis/hiredis.h>
 
 #include <cstdlib>
 #include <stdexcept>
 
 namespace csp::redis {
-
-std::int64_t to_ms(wall_clock::time_point t) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
-wall_clock::time_point from_ms(std::int64_t ms) {
-    return wall_clock::time_point(std::chrono::duration_cast<wall_clock::duration>(std::chrono::milliseconds(ms)));
-}
 
 const char* priority_name(job_priority p) {
     switch (p) {
@@ -23,13 +17,6 @@ const char* priority_name(job_priority p) {
         case job_priority::high: return "high";
     }
     return "normal";
-}
-
-std::optional<job_state> state_from_name(const std::string& s) {
-    for (auto st : {job_state::queued, job_state::scheduled, job_state::running, job_state::retrying,
-                    job_state::succeeded, job_state::failed, job_state::cancelled, job_state::timed_out})
-        if (s == to_string(st)) return st;
-    return std::nullopt;
 }
 
 std::string text(const redisReply* r) {
@@ -75,16 +62,16 @@ task_record decode_record(task_id id, const redisReply* fields) {
         if (k == "type") t.type = text(v);
         else if (k == "payload") t.payload = text(v);
         else if (k == "state") {
-            if (auto s = state_from_name(text(v))) t.state = *s;
+            if (auto s = detail::state_from_name(text(v))) t.state = *s;
             else bad_state = text(v);
         } else if (k == "priority") t.priority = priority_from_name(text(v));
         else if (k == "attempts") t.attempts = small(integer(v));
         else if (k == "max_attempts") t.max_attempts = small(integer(v, 1));
         else if (k == "timeout_ms") t.timeout = std::chrono::milliseconds(integer(v));
-        else if (k == "submitted") t.submitted = from_ms(integer(v));
-        else if (k == "started") t.started = from_ms(integer(v));
-        else if (k == "finished") t.finished = from_ms(integer(v));
-        else if (k == "not_before") t.not_before = from_ms(integer(v));
+        else if (k == "submitted") t.submitted = detail::from_ms(integer(v));
+        else if (k == "started") t.started = detail::from_ms(integer(v));
+        else if (k == "finished") t.finished = detail::from_ms(integer(v));
+        else if (k == "not_before") t.not_before = detail::from_ms(integer(v));
         else if (k == "result") t.result = text(v);
         else if (k == "error") t.error = text(v);
         else if (k == "owner") t.owner = text(v);

@@ -1,6 +1,7 @@
 // Between the Redis backend's replies and queue_backend's types: a task's
 // hash (HGETALL) to a task_record, a delivery (the scripts' 7-tuple) to a
-// claimed_task, names of states and priorities, wall-clock milliseconds.
+// claimed_task, names of priorities. (State names and wall-clock
+// milliseconds: dispatcher/internal/backend_rules.hpp, shared by the backends.)
 #pragma once
 
 #include <dispatcher/queue_backend.hpp>
@@ -13,12 +14,7 @@ struct redisReply;
 
 namespace csp::redis {
 
-std::int64_t to_ms(wall_clock::time_point t);
-wall_clock::time_point from_ms(std::int64_t ms);
-
 const char* priority_name(job_priority p);
-/// nullopt for a name no state has (a corrupted record).
-std::optional<job_state> state_from_name(const std::string& s);
 
 /// A string, status or integer reply's text; "" otherwise.
 std::string text(const redisReply* r);

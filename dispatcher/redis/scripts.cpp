@@ -26,9 +26,9 @@ local function set_state(rk, from, to)
   redis.call('HSET', rk, 'state', to)
 end
 
--- "<priority> <entry id>" -> stream key, entry id
+-- "<priority> <entry id>[ <attempt>]" -> stream key, entry id
 local function split_receipt(r)
-  local prio, eid = string.match(r or '', '^(%a+) (%d+%-%d+)$')
+  local prio, eid = string.match(r or '', '^(%a+) (%d+%-%d+)')
   if not prio or not priorities[prio] then return nil end
   return stream(prio), eid
 end
@@ -41,7 +41,7 @@ end
 -- the final state; frees the unique key; failures go to the dead letters
 local function finish(rk, id, from, to, now, result, err)
   set_state(rk, from, to)
-  redis.call('HSET', rk, 'finished', now, 'result', result, 'error', err, 'owner', '', 'entry', '')
+  redis.call('HSET', rk, 'finished', now, 'result', result, 'error', err, 'owner', '', 'entry', '', 'receipt', '')
   local u = redis.call('HGET', rk, 'unique_key')
   if u and u ~= '' and redis.call('GET', P .. 'u:' .. u) == tostring(id) then redis.call('DEL', P .. 'u:' .. u) end
   if to == 'failed' or to == 'timed_out' then
@@ -53,12 +53,14 @@ local function valid_count(v) local n = tonumber(v); return n and n >= 0 and n =
 
 -- Hands stream entry eid of stream (priority prio) with fields to consumer C
 -- as a new delivery; appends {id, type, payload, attempt, max_attempts,
--- timeout_ms, receipt} to out. An entry that no longer stands for a
+-- timeout_ms, receipt} to out. The receipt, "<priority> <entry id>
+-- <attempt>", names this delivery: a reclaimed entry keeps its id, so the
+-- attempt tells a stale delivery from the live one (also of one consumer). An entry that no longer stands for a
 -- deliverable task is acknowledged and dropped; a record found malformed
 -- fails its task with the reason (the other tasks go on).
 local function deliver(prio, eid, fields, C, now, max_deliveries, out)
   local s = stream(prio)
-  local receipt = prio .. ' ' .. eid
+  local entry = prio .. ' ' .. eid
   local id
   if type(fields) == 'table' then
     for i = 1, #fields, 2 do if fields[i] == 'id' then id = fields[i + 1] end end
@@ -74,7 +76,7 @@ local function deliver(prio, eid, fields, C, now, max_deliveries, out)
     finish(rk, id, nil, 'failed', now, '', 'corrupted task in Redis: its record (hash ' .. rk .. ') is missing')
     ack(s, eid); return
   end
-  if final[state] or (state ~= 'queued' and state ~= 'running') or h[8] ~= receipt then
+  if final[state] or (state ~= 'queued' and state ~= 'running') or h[8] ~= entry then
     ack(s, eid); return  -- ended meanwhile (completed by its last owner, cancelled) or a stale entry
   end
   local why
@@ -90,20 +92,22 @@ local function deliver(prio, eid, fields, C, now, max_deliveries, out)
   end
   local attempts, max_attempts = tonumber(h[4]), tonumber(h[5])
   if state == 'running' then
-    -- reclaimed: its last delivery's process died or hung past the visibility timeout
+    -- reclaimed: its last delivery's process died or hung past the visibility
+    -- timeout (backend_rules.hpp: lease_expired_to_store, lease_expired_error)
+    local why = 'lease expired during attempt ' .. attempts .. ' (its process died or stopped renewing it)'
     if h[7] == '1' then
-      finish(rk, id, state, 'cancelled', now, '', 'cancelled (the process running it stopped)')
+      finish(rk, id, state, 'cancelled', now, '', 'cancelled; ' .. why)
       ack(s, eid); return
     end
     if attempts >= max_attempts or attempts >= max_deliveries then
-      finish(rk, id, state, 'failed', now, '',
-        'lease expired: the process running attempt ' .. attempts .. ' of ' .. max_attempts ..
-        ' died or hung past the visibility timeout')
+      finish(rk, id, state, 'failed', now, '', why .. '; no attempts left')
       ack(s, eid); return
     end
+    redis.call('HSET', rk, 'error', why .. '; queued again')
   end
   attempts = attempts + 1
-  redis.call('HSET', rk, 'attempts', attempts, 'owner', C, 'started', now)
+  local receipt = entry .. ' ' .. attempts
+  redis.call('HSET', rk, 'attempts', attempts, 'owner', C, 'started', now, 'receipt', receipt)
   set_state(rk, state, 'running')
   out[#out + 1] = {id, h[2], h[3], tostring(attempts), h[5], h[6], receipt}
 end
@@ -216,22 +220,28 @@ return out
 // ARGV: P, consumer, id, receipt, state, result, error, retry_at ('' for
 // none), now. Refuses (0) a delivery that is no longer this consumer's:
 // otherwise stores the outcome, then acknowledges and deletes the entry (1).
-// Idempotent: the same delivery's outcome again (a retry after the reply
-// was lost with the connection) answers 1 and changes nothing.
+// The rules of dispatcher/internal/backend_rules.hpp (outcome_to_store): a
+// success is final; else a cancel request makes it cancelled; else a
+// failure with retry_at and attempts left is retrying; else final as given.
+// Idempotent: the very same outcome for the same delivery again (a retry
+// after the reply was lost with the connection) answers 1, changes nothing.
 const script& complete_script() {
     static const script s = make("complete", R"lua(
 local C, id, receipt, state, result, err, retry_at, now =
   ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local rk = rec(id)
-local h = redis.call('HMGET', rk, 'state', 'owner', 'entry', 'done_by')
-if h[4] == C .. ' ' .. receipt then return 1 end
+local h = redis.call('HMGET', rk, 'state', 'owner', 'receipt', 'done_by', 'cancel', 'attempts', 'max_attempts')
+local done_by = C .. ' ' .. receipt .. ' ' .. redis.sha1hex(table.concat({state, result, err, retry_at}, '\0'))
+if h[4] == done_by then return 1 end
 if h[1] ~= 'running' or h[2] ~= C or h[3] ~= receipt then return 0 end
 if not final[state] then return redis.error_reply('complete: not a final state: ' .. state) end
-redis.call('HSET', rk, 'done_by', C .. ' ' .. receipt)
+redis.call('HSET', rk, 'done_by', done_by)
 local s, eid = split_receipt(receipt)
-if retry_at ~= '' and (state == 'failed' or state == 'timed_out') then
+if state ~= 'succeeded' and h[5] == '1' then
+  finish(rk, id, 'running', 'cancelled', now, '', err ~= '' and err or 'cancelled')
+elseif state ~= 'succeeded' and retry_at ~= '' and (tonumber(h[6]) or 0) < (tonumber(h[7]) or 1) then
   set_state(rk, 'running', 'retrying')
-  redis.call('HSET', rk, 'error', err, 'not_before', retry_at, 'owner', '', 'entry', '')
+  redis.call('HSET', rk, 'error', err, 'not_before', retry_at, 'owner', '', 'entry', '', 'receipt', '')
   redis.call('ZADD', P .. 'delayed', retry_at, id)
 else
   finish(rk, id, 'running', state, now, result, err)
@@ -251,7 +261,7 @@ local C = ARGV[2]
 local cancels = {}
 for i = 3, #ARGV, 2 do
   local id, receipt = ARGV[i], ARGV[i + 1]
-  local h = redis.call('HMGET', rec(id), 'state', 'owner', 'entry', 'cancel')
+  local h = redis.call('HMGET', rec(id), 'state', 'owner', 'receipt', 'cancel')
   local s, eid = split_receipt(receipt)
   -- only its own delivery: XCLAIM would take another consumer's entry as well
   if s and h[1] == 'running' and h[2] == C and h[3] == receipt then

@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "backend_contract.hpp"
 #include "redis_test_util.hpp"
 
 namespace {
@@ -18,6 +19,37 @@ namespace {
 using namespace std::chrono_literals;
 using csp::job_state;
 using namespace csp_test;
+
+std::unique_ptr<csp::queue_backend> open_store(const std::string& store, const csp::backend_options& o) {
+    return open_redis(shared_redis(), store, o);
+}
+
+// Deletes every key of queue `store`.
+void drop_store(const std::string& store) {
+    redisContext* c = shared_redis().connect();
+    if (!c) return;
+    std::string cursor = "0";
+    do {
+        auto* r = static_cast<redisReply*>(
+            redisCommand(c, "SCAN %s MATCH %s COUNT 1000", cursor.c_str(), key(store, "*").c_str()));
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            if (r) freeReplyObject(r);
+            break;
+        }
+        cursor = std::string(r->element[0]->str, r->element[0]->len);
+        for (size_t i = 0; i < r->element[1]->elements; ++i) {
+            auto* d = static_cast<redisReply*>(redisCommand(c, "DEL %b", r->element[1]->element[i]->str,
+                                                            r->element[1]->element[i]->len));
+            if (d) freeReplyObject(d);
+        }
+        freeReplyObject(r);
+    } while (cursor != "0");
+    redisFree(c);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, BackendContract,
+                         ::testing::Values(backend_factory{"redis", open_store, true, drop_store}),
+                         [](const ::testing::TestParamInfo<backend_factory>& i) { return i.param.name; });
 
 constexpr auto patience = 10s;
 
