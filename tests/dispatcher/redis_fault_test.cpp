@@ -191,14 +191,18 @@ void check_runs(const runs& r, csp::task_id n, std::size_t killed, std::size_t& 
             ++unrun;
             continue;
         }
-        std::size_t stored = 0;
+        std::size_t stored = 0, died = 0;
         for (const auto& run : it->second) {
             if (run.outcome == 'D') ++stored;
             else if (run.outcome == 'R') ++refused;
-            else if (run.worker == killed) ++died_running;
+            else if (run.worker == killed) ++died;
             else if (++bad <= 5) ADD_FAILURE() << "task " << id << ": a live worker's run has no outcome";
         }
-        if (stored != 1 && ++bad <= 5) ADD_FAILURE() << "task " << id << " has " << stored << " stored outcomes";
+        died_running += died;
+        // A run of the killed worker may have stored its outcome just before
+        // the kill (it died before logging it); then no other run stores one.
+        if ((stored > 1 || (stored == 0 && died == 0)) && ++bad <= 5)
+            ADD_FAILURE() << "task " << id << " has " << stored << " stored outcomes";
     }
     EXPECT_EQ(unrun, 0u) << "tasks never run";
     EXPECT_EQ(bad, 0u);
@@ -211,19 +215,21 @@ TEST(RedisProcesses, ThreeWorkersOneKilledMidRun) {
     const std::uint64_t n = scaled<std::uint64_t>(10000, 400);
     std::vector<worker> ws;
     workers_guard guard{ws};
-    // The victim works slower, so it is almost always inside a batch when killed.
-    ws.push_back(spawn(r.port(), q, 1000us, 0));
-    ws.push_back(spawn(r.port(), q, 0us, 1));
-    ws.push_back(spawn(r.port(), q, 0us, 2));
     auto b = open_redis(r, q);
     auto t = named("noop");
     t.max_attempts = 3;  // a run lost with its process is run again
     for (std::uint64_t i = 0; i < n; ++i) b->enqueue(t);
+    // The queue is full: each worker's first claim takes a batch of 16. The
+    // victim works slowly (2 ms a task), so it dies inside its first batch
+    // holding deliveries it has not run yet.
+    ws.push_back(spawn(r.port(), q, 2000us, 0));
+    ws.push_back(spawn(r.port(), q, 0us, 1));
+    ws.push_back(spawn(r.port(), q, 0us, 2));
 
-    // Kill the victim once it has done some work.
+    // Kill the victim once it has logged three lines ("S 1\n" is the shortest).
     auto deadline = std::chrono::steady_clock::now() + patience;
-    while (log_size(ws[0]) < 200 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(2ms);
-    ASSERT_GE(log_size(ws[0]), 200u) << "the victim never ran anything";
+    while (log_size(ws[0]) < 12 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+    ASSERT_GE(log_size(ws[0]), 12u) << "the victim never ran anything";
     ::kill(ws[0].pid, SIGKILL);
     ::waitpid(ws[0].pid, nullptr, 0);
     ws[0].pid = 0;
@@ -241,7 +247,7 @@ TEST(RedisProcesses, ThreeWorkersOneKilledMidRun) {
     std::size_t reclaimed = 0;
     for (const auto& rec : b->list(n)) reclaimed += rec.attempts > 1;
     EXPECT_GE(reclaimed, 1u) << "nothing of the killed worker was reclaimed";
-    std::printf("[ redis    ] %llu tasks, 3 workers, one killed: %zu reclaimed, %zu run twice after the kill, "
+    std::printf("[ redis    ] %llu tasks, 3 workers, one killed: %zu reclaimed, %zu runs died with it, "
                 "%zu outcomes refused (lease lost by a stalled live worker)\n",
                 static_cast<unsigned long long>(n), reclaimed, died, refused);
 }
@@ -260,12 +266,16 @@ TEST(RedisProcesses, RedisRestartedMidRunLosesNothing) {
     std::vector<csp::task_id> accepted;
     std::size_t refused_calls = 0;
     auto deadline = std::chrono::steady_clock::now() + patience;
+    bool crashed = false;
+    std::chrono::steady_clock::time_point back_at;
     while (accepted.size() < n && std::chrono::steady_clock::now() < deadline) {
-        if (accepted.size() == n / 3 && r.running()) {
+        if (accepted.size() == n / 3 && !crashed) {
             r.kill();  // a crash: the AOF (appendfsync always) has every acknowledged write
+            crashed = true;
+            back_at = std::chrono::steady_clock::now() + 300ms;  // an outage the workers run into
             EXPECT_THROW(b->enqueue(t), std::runtime_error);
-            r.start();
         }
+        if (!r.running() && std::chrono::steady_clock::now() >= back_at) r.start();
         try {
             accepted.push_back(b->enqueue(t).id);
         } catch (const std::runtime_error&) {

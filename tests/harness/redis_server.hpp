@@ -1,5 +1,6 @@
 // A private redis-server for one test: on a free loopback port, in a fresh
-// temporary directory, append-only file fsynced on every write, no RDB
+// temporary directory (tmpfs if there is one; see temp_root), append-only
+// file fsynced on every write, no RDB
 // snapshots. Never a system service, never a fixed port; stopped (and its
 // directory removed) by the destructor, so also when a test fails.
 //
@@ -34,8 +35,8 @@ namespace csp_test {
 class redis_server {
 public:
     redis_server() {
-        char tmpl[] = "/tmp/csp-redis-XXXXXX";
-        if (!::mkdtemp(tmpl)) throw std::runtime_error("redis_server: mkdtemp failed");
+        std::string tmpl = temp_root() + "/csp-redis-XXXXXX";
+        if (!::mkdtemp(tmpl.data())) throw std::runtime_error("redis_server: mkdtemp failed in " + temp_root());
         dir_ = tmpl;
         for (int tries = 0;; ++tries) {
             port_ = free_port();
@@ -96,6 +97,18 @@ public:
     }
 
 private:
+    // A fsync to this machine's disk takes milliseconds, and appendfsync
+    // always makes every write wait for one: the AOF goes to tmpfs
+    // (/dev/shm) when there is one. What the tests check -- a killed or
+    // restarted server keeps every acknowledged write -- is the same: the
+    // AOF is written before the reply, and a process's death does not drop
+    // the page cache. CSP_REDIS_TMP overrides the place.
+    static std::string temp_root() {
+        if (const char* e = std::getenv("CSP_REDIS_TMP"); e && *e) return e;
+        std::error_code ec;
+        return std::filesystem::is_directory("/dev/shm", ec) ? "/dev/shm" : "/tmp";
+    }
+
     static int free_port() {
         int fd = ::socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in a{};

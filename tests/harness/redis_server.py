@@ -36,7 +36,11 @@ def _ping(port, timeout=0.2):
 
 class RedisServer:
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="csp-redis-")
+        # tmpfs when there is one: appendfsync always waits for a disk fsync
+        # (milliseconds here) on every write; a killed server keeps every
+        # acknowledged write either way (see redis_server.hpp's temp_root).
+        root = os.environ.get("CSP_REDIS_TMP") or ("/dev/shm" if os.path.isdir("/dev/shm") else None)
+        self.dir = tempfile.mkdtemp(prefix="csp-redis-", dir=root)
         self.port = 0
         self.proc = None
 
