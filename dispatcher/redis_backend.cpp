@@ -125,11 +125,37 @@ public:
         }
     }
 
+    // Concurrent completes of this process share one script call (a group
+    // commit): the first caller to find no call in flight sends every
+    // outcome waiting then; the others wait for its answer. One outcome
+    // alone goes at once.
     bool complete(const claimed_task& t, const task_outcome& o) override {
-        std::string retry = o.retry_at ? ms_text(detail::to_ms_ceil(*o.retry_at)) : std::string();
-        auto r = run(redis::complete_script(), {consumer_, std::to_string(t.id), t.receipt, to_string(o.state),
-                                                o.result, o.error, retry, now_ms()});
-        return redis::integer(r.get()) == 1;
+        if (!is_final(o.state)) throw std::invalid_argument("complete: not a final state");
+        completion c;
+        c.args = {std::to_string(t.id), t.receipt, to_string(o.state), o.result, o.error,
+                  o.retry_at ? ms_text(detail::to_ms_ceil(*o.retry_at)) : std::string()};
+        std::unique_lock lk(complete_m_);
+        waiting_.push_back(&c);
+        while (!c.done) {
+            if (completing_) {
+                complete_cv_.wait(lk);
+                continue;
+            }
+            completing_ = true;
+            std::vector<completion*> batch;
+            while (!waiting_.empty() && batch.size() < max_batch) {
+                batch.push_back(waiting_.front());
+                waiting_.pop_front();
+            }
+            lk.unlock();
+            send_completions(batch);
+            lk.lock();
+            for (auto* b : batch) b->done = true;
+            completing_ = false;
+            complete_cv_.notify_all();
+        }
+        if (c.error) std::rethrow_exception(c.error);
+        return c.stored;
     }
 
     std::vector<task_id> heartbeat(const std::vector<claimed_task>& running) override {
@@ -292,6 +318,26 @@ private:
         });
     }
 
+    struct completion {
+        std::vector<std::string> args;  // the complete script's six per delivery
+        bool done = false, stored = false;
+        std::exception_ptr error;
+    };
+
+    // One complete script call for a batch; each gets its answer or the error.
+    void send_completions(const std::vector<completion*>& batch) {
+        std::vector<std::string> args{consumer_, now_ms()};
+        for (auto* c : batch) args.insert(args.end(), c->args.begin(), c->args.end());
+        try {
+            auto r = run(redis::complete_script(), args);
+            if (r->type != REDIS_REPLY_ARRAY || r->elements != batch.size())
+                throw std::runtime_error("redis backend: bad complete reply");
+            for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->stored = redis::integer(r->element[i]) == 1;
+        } catch (...) {
+            for (auto* c : batch) c->error = std::current_exception();
+        }
+    }
+
     void take_prefetched(std::vector<claimed_task>& out, std::size_t n) {
         std::lock_guard lk(prefetched_m_);
         while (out.size() < n && !prefetched_.empty()) {
@@ -450,6 +496,12 @@ private:
     std::chrono::milliseconds reclaim_every_{};
     std::atomic<bool> blocking_{false}, interrupted_{false};
     std::atomic<std::int64_t> block_client_id_{0};
+
+    static constexpr std::size_t max_batch = 256;
+    std::mutex complete_m_;  // guards waiting_, completing_ and the completions' done
+    std::condition_variable complete_cv_;
+    std::deque<completion*> waiting_;
+    bool completing_ = false;
 
     std::mutex prefetched_m_;
     std::deque<claimed_task> prefetched_;

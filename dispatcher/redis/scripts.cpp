@@ -19,11 +19,25 @@ local read_order = {'high', 'normal', 'low'}
 local function rec(id) return P .. 't:' .. id end
 local function stream(prio) return P .. 's:' .. prio end
 
--- state counts follow every change of a record's state
-local function set_state(rk, from, to)
+-- The counts by state follow every change of a record's state (the caller
+-- writes the new state into the record, with its other fields in one HSET).
+-- A script that changes many records sets deltas = {} first and calls
+-- flush_counts() before it returns: one HINCRBY per state, not per change.
+local deltas = nil
+local function recount(from, to)
+  if deltas then
+    if from then deltas[from] = (deltas[from] or 0) - 1 end
+    deltas[to] = (deltas[to] or 0) + 1
+    return
+  end
   if from then redis.call('HINCRBY', P .. 'counts', from, -1) end
   redis.call('HINCRBY', P .. 'counts', to, 1)
-  redis.call('HSET', rk, 'state', to)
+end
+local function flush_counts()
+  for st, d in pairs(deltas) do
+    if d ~= 0 then redis.call('HINCRBY', P .. 'counts', st, d) end
+  end
+  deltas = {}
 end
 
 -- "<priority> <entry id>[ <attempt>]" -> stream key, entry id
@@ -38,11 +52,13 @@ local function ack(s, eid)
   redis.call('XDEL', s, eid)
 end
 
--- the final state; frees the unique key; failures go to the dead letters
-local function finish(rk, id, from, to, now, result, err)
-  set_state(rk, from, to)
-  redis.call('HSET', rk, 'finished', now, 'result', result, 'error', err, 'owner', '', 'entry', '', 'receipt', '')
-  local u = redis.call('HGET', rk, 'unique_key')
+-- the final state; frees the unique key (u: the record's, if the caller has
+-- read it, else nil); failures go to the dead letters
+local function finish(rk, id, from, to, now, result, err, u, ...)
+  recount(from, to)
+  redis.call('HSET', rk, 'state', to, 'finished', now, 'result', result, 'error', err, 'owner', '', 'entry', '',
+    'receipt', '', ...)
+  if u == nil then u = redis.call('HGET', rk, 'unique_key') end
   if u and u ~= '' and redis.call('GET', P .. 'u:' .. u) == tostring(id) then redis.call('DEL', P .. 'u:' .. u) end
   if to == 'failed' or to == 'timed_out' then
     redis.call('XADD', P .. 'dlq', '*', 'id', tostring(id), 'error', err)
@@ -55,9 +71,10 @@ local function valid_count(v) local n = tonumber(v); return n and n >= 0 and n =
 -- as a new delivery; appends {id, type, payload, attempt, max_attempts,
 -- timeout_ms, receipt} to out. The receipt, "<priority> <entry id>
 -- <attempt>", names this delivery: a reclaimed entry keeps its id, so the
--- attempt tells a stale delivery from the live one (also of one consumer). An entry that no longer stands for a
--- deliverable task is acknowledged and dropped; a record found malformed
--- fails its task with the reason (the other tasks go on).
+-- attempt tells a stale delivery from the live one (also of one consumer).
+-- An entry that no longer stands for a deliverable task is acknowledged and
+-- dropped; a record found malformed fails its task with the reason (the
+-- other tasks go on).
 local function deliver(prio, eid, fields, C, now, max_deliveries, out)
   local s = stream(prio)
   local entry = prio .. ' ' .. eid
@@ -91,6 +108,7 @@ local function deliver(prio, eid, fields, C, now, max_deliveries, out)
     ack(s, eid); return
   end
   local attempts, max_attempts = tonumber(h[4]), tonumber(h[5])
+  local note = {}
   if state == 'running' then
     -- reclaimed: its last delivery's process died or hung past the visibility
     -- timeout (backend_rules.hpp: lease_expired_to_store, lease_expired_error)
@@ -103,12 +121,13 @@ local function deliver(prio, eid, fields, C, now, max_deliveries, out)
       finish(rk, id, state, 'failed', now, '', why .. '; no attempts left')
       ack(s, eid); return
     end
-    redis.call('HSET', rk, 'error', why .. '; queued again')
+    note = {'error', why .. '; queued again'}
   end
   attempts = attempts + 1
   local receipt = entry .. ' ' .. attempts
-  redis.call('HSET', rk, 'attempts', attempts, 'owner', C, 'started', now, 'receipt', receipt)
-  set_state(rk, state, 'running')
+  recount(state, 'running')
+  redis.call('HSET', rk, 'state', 'running', 'attempts', attempts, 'owner', C, 'started', now, 'receipt', receipt,
+    unpack(note))
   out[#out + 1] = {id, h[2], h[3], tostring(attempts), h[5], h[6], receipt}
 end
 )lua";
@@ -142,12 +161,13 @@ redis.call('ZADD', P .. 'all', id, id)
 -- a key left by a task that ended (or lost its record) is overwritten
 if ukey ~= '' then redis.call('SET', P .. 'u:' .. ukey, id, 'EX', uttl) end
 if not_before > tonumber(now) then
-  set_state(rk, nil, 'scheduled')
+  recount(nil, 'scheduled')
+  redis.call('HSET', rk, 'state', 'scheduled')
   redis.call('ZADD', P .. 'delayed', not_before, id)
 else
   local eid = redis.call('XADD', stream(prio), '*', 'id', id)
-  redis.call('HSET', rk, 'entry', prio .. ' ' .. eid)
-  set_state(rk, nil, 'queued')
+  recount(nil, 'queued')
+  redis.call('HSET', rk, 'state', 'queued', 'entry', prio .. ' ' .. eid)
 end
 return {tostring(id), 0}
 )lua");
@@ -164,6 +184,7 @@ const script& claim_script() {
 local C, now, n, max_deliveries = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local reclaim, min_idle = ARGV[6] == '1', ARGV[7]
 local cursors = {ARGV[8], ARGV[9], ARGV[10]}
+deltas = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', now, 'LIMIT', 0, 500)) do
   redis.call('ZREM', P .. 'delayed', id)
   local rk = rec(id)
@@ -171,8 +192,8 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', now, 'LI
   if h[1] == 'scheduled' or h[1] == 'retrying' then
     local prio = priorities[h[2]] and h[2] or 'normal'
     local eid = redis.call('XADD', stream(prio), '*', 'id', id)
-    redis.call('HSET', rk, 'entry', prio .. ' ' .. eid)
-    set_state(rk, h[1], 'queued')
+    recount(h[1], 'queued')
+    redis.call('HSET', rk, 'state', 'queued', 'entry', prio .. ' ' .. eid)
   end
 end
 local out = {}
@@ -192,6 +213,7 @@ for _, prio in ipairs(read_order) do
   end
 end
 local due = redis.call('ZRANGE', P .. 'delayed', 0, 0, 'WITHSCORES')
+flush_counts()
 return {out, cursors, due[2] or ''}
 )lua");
     return s;
@@ -203,6 +225,7 @@ const script& deliver_script() {
     static const script s = make("deliver", R"lua(
 local C, now, max_deliveries = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local out = {}
+deltas = {}
 for i = 5, #ARGV, 2 do
   local prio, eid = ARGV[i], ARGV[i + 1]
   local e = redis.call('XRANGE', stream(prio), eid, eid)
@@ -212,42 +235,63 @@ for i = 5, #ARGV, 2 do
     deliver(prio, eid, e[1][2], C, now, max_deliveries, out)
   end
 end
+flush_counts()
 return out
 )lua");
     return s;
 }
 
-// ARGV: P, consumer, id, receipt, state, result, error, retry_at ('' for
-// none), now. Refuses (0) a delivery that is no longer this consumer's:
-// otherwise stores the outcome, then acknowledges and deletes the entry (1).
-// The rules of dispatcher/internal/backend_rules.hpp (outcome_to_store): a
-// success is final; else a cancel request makes it cancelled; else a
-// failure with retry_at and attempts left is retrying; else final as given.
-// Idempotent: the very same outcome for the same delivery again (a retry
-// after the reply was lost with the connection) answers 1, changes nothing.
+// ARGV: P, consumer, now, then per delivery six: id, receipt, state,
+// result, error, retry_at ('' for none). Returns 1 or 0 per delivery:
+// refuses (0) a delivery that is no longer this consumer's; otherwise stores
+// the outcome, then acknowledges and deletes the entry (1). The rules of
+// dispatcher/internal/backend_rules.hpp (outcome_to_store): a success is
+// final; else a cancel request makes it cancelled; else a failure with
+// retry_at and attempts left is retrying; else final as given. Idempotent:
+// the same delivery's outcome again, in the same state (a retry after the
+// reply was lost with the connection), answers 1 and changes nothing.
+// Several deliveries per call: a process's concurrent completes share one
+// round trip (redis_backend.cpp, complete()).
 const script& complete_script() {
     static const script s = make("complete", R"lua(
-local C, id, receipt, state, result, err, retry_at, now =
-  ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
-local rk = rec(id)
-local h = redis.call('HMGET', rk, 'state', 'owner', 'receipt', 'done_by', 'cancel', 'attempts', 'max_attempts')
-local done_by = C .. ' ' .. receipt .. ' ' .. redis.sha1hex(table.concat({state, result, err, retry_at}, '\0'))
-if h[4] == done_by then return 1 end
-if h[1] ~= 'running' or h[2] ~= C or h[3] ~= receipt then return 0 end
-if not final[state] then return redis.error_reply('complete: not a final state: ' .. state) end
-redis.call('HSET', rk, 'done_by', done_by)
-local s, eid = split_receipt(receipt)
-if state ~= 'succeeded' and h[5] == '1' then
-  finish(rk, id, 'running', 'cancelled', now, '', err ~= '' and err or 'cancelled')
-elseif state ~= 'succeeded' and retry_at ~= '' and (tonumber(h[6]) or 0) < (tonumber(h[7]) or 1) then
-  set_state(rk, 'running', 'retrying')
-  redis.call('HSET', rk, 'error', err, 'not_before', retry_at, 'owner', '', 'entry', '', 'receipt', '')
-  redis.call('ZADD', P .. 'delayed', retry_at, id)
-else
-  finish(rk, id, 'running', state, now, result, err)
+local C, now = ARGV[2], ARGV[3]
+deltas = {}
+local acks = {}  -- stream -> entry ids: one XACK and one XDEL per stream
+local function complete(id, receipt, state, result, err, retry_at)
+  local rk = rec(id)
+  local h = redis.call('HMGET', rk, 'state', 'owner', 'receipt', 'done_by', 'cancel', 'attempts', 'max_attempts',
+    'unique_key')
+  local done_by = C .. ' ' .. receipt .. ' ' .. state .. ' ' .. retry_at
+  if h[4] == done_by then return 1 end
+  if h[1] ~= 'running' or h[2] ~= C or h[3] ~= receipt then return 0 end
+  if not final[state] then return 0 end  -- complete() refuses it before: never stored
+  if state ~= 'succeeded' and h[5] == '1' then
+    finish(rk, id, 'running', 'cancelled', now, '', err ~= '' and err or 'cancelled', h[8] or '', 'done_by', done_by)
+  elseif state ~= 'succeeded' and retry_at ~= '' and (tonumber(h[6]) or 0) < (tonumber(h[7]) or 1) then
+    recount('running', 'retrying')
+    redis.call('HSET', rk, 'state', 'retrying', 'error', err, 'not_before', retry_at, 'owner', '', 'entry', '',
+      'receipt', '', 'done_by', done_by)
+    redis.call('ZADD', P .. 'delayed', retry_at, id)
+  else
+    finish(rk, id, 'running', state, now, result, err, h[8] or '', 'done_by', done_by)
+  end
+  local s, eid = split_receipt(receipt)
+  if s then
+    acks[s] = acks[s] or {}
+    table.insert(acks[s], eid)
+  end
+  return 1
 end
-if s then ack(s, eid) end
-return 1
+local out = {}
+for i = 4, #ARGV, 6 do
+  out[#out + 1] = complete(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5])
+end
+for s, eids in pairs(acks) do
+  redis.call('XACK', s, GROUP, unpack(eids))
+  redis.call('XDEL', s, unpack(eids))
+end
+flush_counts()
+return out
 )lua");
     return s;
 }

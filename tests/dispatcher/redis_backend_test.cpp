@@ -110,6 +110,35 @@ TEST(RedisBackend, EnqueueClaimCompleteAndFind) {
     EXPECT_EQ(raw(shared_redis(), {"XLEN", key(q, "s:normal")}), "0");
 }
 
+// Concurrent completes share script calls (a group commit): each still
+// gets its own answer.
+TEST(RedisBackend, ConcurrentCompletesEachGetTheirAnswer) {
+    auto b = open_redis(shared_redis(), fresh_queue());
+    const int n = 400;
+    for (int i = 0; i < n; ++i) b->enqueue(named("c"));
+    std::vector<csp::claimed_task> got;
+    while (got.size() < static_cast<std::size_t>(n)) {
+        auto more = b->claim(64, 0ms);
+        ASSERT_FALSE(more.empty());
+        got.insert(got.end(), more.begin(), more.end());
+    }
+    // Every fourth one goes twice with different outcomes: the second is refused.
+    std::atomic<int> stored{0}, refused{0};
+    std::vector<std::thread> ts;
+    for (int w = 0; w < 16; ++w)
+        ts.emplace_back([&, w] {
+            for (int i = w; i < n; i += 16) {
+                stored += b->complete(got[i], ok("\"" + std::to_string(got[i].id) + "\""));
+                if (i % 4 == 0) refused += !b->complete(got[i], failed("late"));
+            }
+        });
+    for (auto& t : ts) t.join();
+    EXPECT_EQ(stored.load(), n);
+    EXPECT_EQ(refused.load(), n / 4);
+    EXPECT_EQ(b->stats().succeeded, static_cast<std::uint64_t>(n));
+    for (int i = 0; i < n; i += 37) EXPECT_EQ(b->find(got[i].id)->result, "\"" + std::to_string(got[i].id) + "\"");
+}
+
 TEST(RedisBackend, HighPriorityFirst) {
     auto b = open_redis(shared_redis(), fresh_queue());
     auto low = named("t");
