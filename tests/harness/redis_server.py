@@ -35,7 +35,10 @@ def _ping(port, timeout=0.2):
 
 
 class RedisServer:
-    def __init__(self):
+    def __init__(self, extra_args=()):
+        # extra_args: more redis-server options; they override the ones in
+        # _try_start (later options win), e.g. ["--appendonly", "no"].
+        self.extra_args = list(extra_args)
         # tmpfs when there is one: appendfsync always waits for a disk fsync
         # (milliseconds here) on every write; a killed server keeps every
         # acknowledged write either way (see redis_server.hpp's temp_root).
@@ -93,7 +96,7 @@ class RedisServer:
     def _try_start(self):
         args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
                 "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no",
-                "--logfile", os.path.join(self.dir, "redis.log"), "--protected-mode", "no"]
+                "--logfile", os.path.join(self.dir, "redis.log"), "--protected-mode", "no", *self.extra_args]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
