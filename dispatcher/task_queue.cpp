@@ -309,7 +309,7 @@ private:
             o.error = e.error;
             if (e.state != job_state::cancelled && r.task.attempt < r.task.max_attempts) {
                 const unsigned retry = r.task.attempt;  // the retry-th retry comes next
-                const auto delay = s_->opt.backoff ? s_->opt.backoff(retry) : sidekiq_backoff(retry);
+                const auto delay = s_->opt.backoff ? s_->opt.backoff(r.task, retry) : sidekiq_backoff(retry);
                 o.retry_at = wall_clock::now() + std::chrono::duration_cast<wall_clock::duration>(delay);
             }
         }

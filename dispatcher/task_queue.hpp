@@ -88,8 +88,9 @@ struct task_queue_options {
     std::chrono::milliseconds heartbeat_interval{5000};
     /// The longest one claim waits (the pump checks for a stop in between).
     std::chrono::milliseconds claim_wait{250};
-    /// The delay before the retry-th retry; null: sidekiq_backoff.
-    std::function<std::chrono::steady_clock::duration(unsigned retry)> backoff{};
+    /// The delay before the retry-th retry of a delivered task (its payload
+    /// may say how long); null: sidekiq_backoff(retry).
+    std::function<std::chrono::steady_clock::duration(const claimed_task& t, unsigned retry)> backoff{};
     /// The event channel from construction on (else from events()'s first call).
     bool events_from_start = false;
     /// Payloads nested deeper than this fail their task (stack safety).

@@ -51,7 +51,7 @@ protected:
         csp::task_queue_options o;
         o.workers = workers;
         o.backend = backend();
-        o.backoff = [](unsigned) { return std::chrono::steady_clock::duration::zero(); };
+        o.backoff = [](const csp::claimed_task&, unsigned) { return std::chrono::steady_clock::duration::zero(); };
         o.claim_wait = std::chrono::milliseconds(100);
         return o;
     }
