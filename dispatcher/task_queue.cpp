@@ -11,9 +11,10 @@
 //    for a worker only while one is being replaced.
 // 3. A final event goes out only after complete() returned: a status query
 //    after the event sees the stored outcome.
-// 4. Backend calls: the pump thread calls claim() itself (a plain thread);
-//    every other call is made through csp::blocking, which runs it inline
-//    on a plain thread and on the blocking pool from a goroutine.
+// 4. Backend calls: the pump thread calls claim(), the store thread
+//    complete() (plain threads of the queue's own); every other call is
+//    made through csp::blocking, which runs it inline on a plain thread and
+//    on the blocking pool from a goroutine.
 // 5. Stop: the pump ends (interrupt() ends its wait; it closes `claimed` as
 //    its last act), then the coordinator waits until no delivery is running
 //    or being completed, shuts the dispatcher down and forwards its events
@@ -47,7 +48,7 @@ struct delivery {
     std::string error;
 };
 
-/// A completion goroutine's report: the outcome was stored (or refused).
+/// An outcome for the store thread, and its report back (stored, or refused).
 struct stored {
     claimed_task task;
     task_outcome outcome;
@@ -79,7 +80,7 @@ struct task_queue::state {
     bool pump_stop = false;
 
     chan<std::vector<delivery>> claimed{16};  // pump -> coordinator; closed when the pump ends
-    chan<stored> finished{1024};              // completion goroutines -> coordinator
+    chan<stored> finished{1024};              // the store thread -> coordinator
     chan<task_id> cancels{1024};              // cancel() and the backend's listener -> coordinator
     chan<std::vector<task_id>> heartbeats{1}; // the heartbeat goroutine -> coordinator
     chan<control_kind> control{16};
@@ -91,6 +92,12 @@ struct task_queue::state {
     std::atomic<std::uint64_t> n_claimed{0}, n_completed{0}, n_retries{0}, n_refused{0}, n_undeliverable{0},
         n_dropped{0};
     std::thread pump;
+
+    std::mutex store_mu;
+    std::condition_variable store_cv;
+    std::deque<stored> outcomes;
+    bool store_stop = false;
+    std::thread store;
 
     void add_credit(long n) {
         {
@@ -159,6 +166,48 @@ struct task_queue::state {
             claimed.send(std::move(batch));
         }
         claimed.close();
+    }
+
+    // The store thread: stores outcomes in the order they come, one after
+    // the other (a thread of its own: no hand-off to the blocking pool per
+    // task), and reports each on `finished`.
+    void to_store(stored&& f) {
+        {
+            std::lock_guard lk(store_mu);  // held for a push only: never across a store call
+            outcomes.push_back(std::move(f));
+        }
+        store_cv.notify_one();
+    }
+
+    void run_store() {
+        std::unique_lock lk(store_mu);
+        for (;;) {
+            store_cv.wait(lk, [&] { return store_stop || !outcomes.empty(); });
+            if (outcomes.empty()) return;  // stopping, nothing left
+            std::deque<stored> batch;
+            batch.swap(outcomes);
+            lk.unlock();
+            for (stored& f : batch) {
+                try {
+                    f.accepted = backend->complete(f.task, f.outcome);
+                } catch (const std::exception& e) {
+                    // The store failed: the lease lapses and the task is
+                    // delivered again (at least once).
+                    f.accepted = false;
+                    f.outcome.error = std::string("the store failed to record the outcome: ") + e.what();
+                }
+                finished.send(std::move(f));
+            }
+            lk.lock();
+        }
+    }
+
+    void stop_store() {
+        {
+            std::lock_guard lk(store_mu);
+            store_stop = true;
+        }
+        store_cv.notify_all();
     }
 
     void stop_pump() {
@@ -320,21 +369,11 @@ private:
         complete(t, std::move(o), w);
     }
 
-    // Invariant 3: stored first (a goroutine waits for the store), then told.
+    // Invariant 3: stored first (by the store thread), then told.
     void complete(const claimed_task& t, task_outcome o, worker_id w) {
         ++completing_;
         ++completing_ids_[t.id];
-        go([s = s_, t, o = std::move(o), w]() mutable {
-            bool ok = false;
-            try {
-                ok = blocking([&] { return s->backend->complete(t, o); });
-            } catch (const std::exception& e) {
-                // The store failed: the lease lapses and the task is
-                // delivered again (at least once).
-                o.error = std::string("the store failed to record the outcome: ") + e.what();
-            }
-            s->finished.send(stored{std::move(t), std::move(o), w, ok});
-        });
+        s_->to_store(stored{t, std::move(o), w, false});
     }
 
     void on_stored(stored&& f) {
@@ -437,6 +476,7 @@ task_queue::task_queue(task_queue_options o) : s_(std::make_shared<state>(std::m
     s_->backend->set_cancel_listener([c = s_->cancels](task_id id) { c.send(id); });
     go(stack_size{256 * 1024}, [s = s_] { coordinator(s).run(); });
     s_->pump = std::thread([s = s_] { s->run_pump(); });
+    s_->store = std::thread([s = s_] { s->run_store(); });
     if (s_->opt.workers > 0) s_->d.add_workers(s_->opt.workers);
 }
 
@@ -448,7 +488,10 @@ task_queue::~task_queue() {
         }
     }
     s_->stopped.recv();
+    // Both threads are done with their work by now (invariant 5): joins are short.
     if (s_->pump.joinable()) s_->pump.join();
+    s_->stop_store();
+    if (s_->store.joinable()) s_->store.join();
 }
 
 void task_queue::handle(const std::string& type, task_handler h) {

@@ -22,12 +22,13 @@
 // - The coordinator goroutine owns the table of running deliveries: it
 //   submits each to the dispatcher, turns the dispatcher's events into
 //   task events, heartbeats running deliveries every heartbeat_interval
-//   (cancelling those the store reports), and hands each final verdict to a
-//   completion goroutine, which stores it (complete()) before the final
-//   event goes out. Retries follow the delivery's attempts and `backoff`.
-// - No backend call is ever made on a scheduler thread: the pump is a plain
-//   thread; every other call goes through csp::blocking (inline on a plain
-//   thread, the blocking pool from a goroutine).
+//   (cancelling those the store reports), and hands each final verdict to
+//   the store thread, which stores it (complete()) before the final event
+//   goes out. Retries follow the delivery's attempts and `backoff`.
+// - No backend call is ever made on a scheduler thread: the pump and the
+//   store thread are plain threads; every other call goes through
+//   csp::blocking (inline on a plain thread, the blocking pool from a
+//   goroutine).
 #pragma once
 
 #include <chrono>
