@@ -88,7 +88,9 @@ COUNTER_ROWS = {"dispatcher_latency_4", "dispatcher_queued_1m"}
 DERIVED = [(f"{a}_{w}", f"{b}_{w}", sides) for w in (4, 64)
            for a, b, sides in (("dispatcher", "workerpool", ("cspfiber", "go")),
                                ("dispatcher", "dispatcher_chan", ("cspfiber",)))]
-ALL = THROUGHPUT + list(MEMORY)
+# Our queue backends against BullMQ on one redis-server (bench/queue_rows.py).
+QUEUES = "queues"
+ALL = THROUGHPUT + list(MEMORY) + [QUEUES]
 
 
 class RunError(Exception):
@@ -311,14 +313,16 @@ def main():
 
     started = time.monotonic()
     cpp_exe = os.path.abspath(os.path.join(args.build, "bench", "cspbench"))
-    if not os.access(cpp_exe, os.X_OK):
-        print(f"run.py: {cpp_exe} not found; build with -Dbenchmarks=true (./dev bench does)", file=sys.stderr)
-        return 2
-    try:
-        go_exe = build_go(args.build)
-    except RunError as e:
-        print(f"run.py: building the Go benchmarks failed: {e}", file=sys.stderr)
-        return 2
+    go_exe = None
+    if workloads != [QUEUES]:  # the queue rows need neither cspbench nor Go
+        if not os.access(cpp_exe, os.X_OK):
+            print(f"run.py: {cpp_exe} not found; build with -Dbenchmarks=true (./dev bench does)", file=sys.stderr)
+            return 2
+        try:
+            go_exe = build_go(args.build)
+        except RunError as e:
+            print(f"run.py: building the Go benchmarks failed: {e}", file=sys.stderr)
+            return 2
 
     for line in machine_info():
         log(line)
@@ -340,7 +344,7 @@ def main():
         results[key][side] = statistics.median(values) if values else None
 
     flip = False
-    for w in workloads:
+    for w in [w for w in workloads if w != QUEUES]:
         for p in procs:
             if w in MEMORY and args.quick and p != max(procs):
                 continue
@@ -408,10 +412,22 @@ def main():
             if parts:
                 log(f"{num} / {den} threads={p}: " + ", ".join(parts))
     log(f"total: {time.monotonic() - started:.0f}s  load average: {loadavg()}  CSV also in {csv_path}")
+    queue_lines = []
+    if QUEUES in workloads:
+        t0 = time.monotonic()
+        import queue_rows
+        queue_lines, queue_failures = queue_rows.run(args.build, min(reps, 3), scale, timeout, log)
+        failures += queue_failures
+        with open(os.path.join(args.build, "bench", "queue_results.csv"), "w") as f:
+            f.write("\n".join(queue_lines) + "\n")
+        log(f"queues: {time.monotonic() - t0:.0f}s  load average: {loadavg()}")
     for fl in failures:
         log("FAILED: " + fl.splitlines()[0])
     print("# cspfiber vs go")
     print("\n".join(lines), flush=True)
+    if queue_lines:
+        print("# queue backends vs bullmq (jobs/s: higher is better; latency: lower)")
+        print("\n".join(queue_lines), flush=True)
     return 1 if failures else 0
 
 

@@ -1,15 +1,19 @@
 // jobqueue: the executor of seed 003 (a Haskell async job queue driven over
-// stdin/stdout) on csp::dispatcher, speaking JSON lines. See README's
-// "jobqueue" section for the protocol.
+// stdin/stdout) on csp::task_queue, speaking JSON lines. See README's
+// "jobqueue" and "Durable queues" sections for the protocol and the stores.
 //
 //   build/examples/jobqueue [--workers N] [--max-line BYTES]
+//       [--store memory|sqlite:PATH|redis://HOST:PORT/NAME]   (default sqlite:jobqueue.db)
+//       [--visibility-ms MS] [--heartbeat-ms MS]
 //   {"id":1,"op":"submit","task":"sleep","args":{"ms":50}}
 //   {"id":1,"ok":true,"task_id":1}
 //   {"event":"task","task_id":1,"state":"queued","attempt":0,"worker":null}
 //
 // Threads: one plain thread reads stdin, one writes stdout (io.hpp); the
 // session and the dispatcher are goroutines. Exit status 0 after any
-// shutdown (a request, the end of input, or stdout closing), 2 for bad flags.
+// shutdown (a request, the end of input, or stdout closing), 2 for bad flags
+// or a store that cannot be opened.
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -18,12 +22,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <dispatcher/dispatcher.hpp>
+#include <dispatcher/task_queue.hpp>
 #include <fiber/go.hpp>
 
 #include "../example.hpp"
 #include "io.hpp"
 #include "session.hpp"
+#include "tasks.hpp"
 
 namespace {
 
@@ -63,16 +68,38 @@ int main(int argc, char** argv) {
     jobqueue::session_options opts;
     opts.workers = static_cast<std::size_t>(positive_flag(argc, argv, "--workers", 2, 256));
     opts.max_line = static_cast<std::size_t>(positive_flag(argc, argv, "--max-line", 1 << 20, 1L << 30));
+    const std::string store = examples::flag_value(argc, argv, "--store", "sqlite:jobqueue.db");
+    csp::backend_options bo;
+    bo.visibility_timeout = std::chrono::milliseconds(positive_flag(argc, argv, "--visibility-ms", 30000, 86'400'000));
+    bo.heartbeat_interval = std::chrono::milliseconds(positive_flag(argc, argv, "--heartbeat-ms", 5000, 86'400'000));
+    if (bo.heartbeat_interval >= bo.visibility_timeout) {
+        std::fprintf(stderr, "jobqueue: --heartbeat-ms must be below --visibility-ms\n");
+        return 2;
+    }
+    std::unique_ptr<csp::queue_backend> backend;
+    try {
+        backend = csp::open_backend(store, bo);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "jobqueue: --store %s: %s\n", store.c_str(), e.what());
+        return 2;
+    }
 
     jobqueue::line_writer out(1);
     jobqueue::line_reader in(0, opts.max_line);
     csp::run([&] {
-        csp::dispatcher d(0);  // the session starts the workers
+        csp::task_queue_options qo;
+        qo.workers = opts.workers;
+        qo.backend = std::move(backend);
+        qo.heartbeat_interval = bo.heartbeat_interval;
+        qo.backoff = jobqueue::retry_delay;
+        qo.events_from_start = true;  // the workers' "started" events are written too
+        csp::task_queue q(std::move(qo));
+        jobqueue::register_tasks(q);
         csp::chan<csp::unit> done;
         // Parsing and writing JSON nest a few calls per level: more than
         // the default 64 KiB stack, without guessing close to it.
         csp::go(csp::stack_size{1 << 20}, [&] {
-            jobqueue::run_session(d, in.lines(), out.lines(), out.broken(), opts);
+            jobqueue::run_session(q, in.lines(), out.lines(), out.broken(), opts);
             done.close();
         });
         done.recv();

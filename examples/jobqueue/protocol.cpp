@@ -43,11 +43,17 @@ std::string field_name(const char* where, const char* key) { return std::string(
 }  // namespace
 
 json parse_request(const std::string& line) {
+    json j = parse_value(line, max_depth);
+    if (!j.is_object()) throw request_error("bad_request", "a request must be a JSON object");
+    return j;
+}
+
+json parse_value(const std::string& line, int depth) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) throw request_error("bad_json", "empty line");
     // nlohmann's lexer takes a NUL for the end of input: `{...}\0junk` would pass.
     if (line.find('\0') != std::string::npos) throw request_error("bad_json", "a NUL byte in the line");
-    if (nests_deeper_than(line, max_depth))
-        throw request_error("bad_json", "nested deeper than " + std::to_string(max_depth) + " levels");
+    if (nests_deeper_than(line, depth))
+        throw request_error("bad_json", "nested deeper than " + std::to_string(depth) + " levels");
     json j;
     try {
         j = json::parse(line);
@@ -56,7 +62,6 @@ json parse_request(const std::string& line) {
     } catch (const json::exception& e) {
         throw request_error("bad_json", short_message(e));
     }
-    if (!j.is_object()) throw request_error("bad_request", "a request must be a JSON object");
     return j;
 }
 

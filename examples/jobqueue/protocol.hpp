@@ -37,6 +37,9 @@ inline constexpr std::int64_t max_ms = 86'400'000;
 /// deeper than max_depth) and request_error("bad_request") for JSON that is
 /// not an object.
 json parse_request(const std::string& line);
+/// parse_request() for any JSON value (stored payloads and results),
+/// nested at most `depth` levels.
+json parse_value(const std::string& line, int depth);
 
 /// Field `key` of `obj` as an integer in [lo, hi]; `fallback` if absent
 /// (nullopt fallback: required). Throws bad_request naming `where + key`.

@@ -1,6 +1,7 @@
 // The built-in tasks (see tasks.hpp).
 #include "tasks.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <stdexcept>
@@ -53,27 +54,65 @@ task_fn echo_task(const json& args) {
     return [value](const csp::context&) -> json { return value; };
 }
 
-task_fn flaky_task(const json& args) {
+task_fn flaky_task(const json& args, unsigned attempt) {
     const auto failures = get_int(args, "failures", 0, 1000, 1, "args.");
-    // The dispatcher runs the same function object again on a retry, one
-    // attempt at a time (its channels order them), so it counts attempts.
-    return [failures, attempt = std::int64_t{0}](const csp::context&) mutable -> json {
-        if (++attempt <= failures)
+    // A retry is a new delivery (maybe in another process): the store
+    // counts the attempts, not this function.
+    return [failures, attempt](const csp::context&) -> json {
+        if (attempt <= failures)
             throw std::runtime_error("flaky: attempt " + std::to_string(attempt) + " of " +
                                      std::to_string(failures) + " failing");
         return {{"attempts", attempt}};
     };
 }
 
+constexpr const char* task_names[] = {"sleep", "spin", "fail", "echo", "flaky"};
+
 }  // namespace
 
-task_fn make_task(const std::string& name, const json& args) {
+task_fn make_task(const std::string& name, const json& args, unsigned attempt) {
     if (name == "sleep") return sleep_task(args);
     if (name == "spin") return spin_task(args);
     if (name == "fail") return fail_task(args);
     if (name == "echo") return echo_task(args);
-    if (name == "flaky") return flaky_task(args);
+    if (name == "flaky") return flaky_task(args, attempt);
     throw request_error("unknown_task", "unknown task \"" + name.substr(0, 100) + "\" (sleep, spin, fail, echo, flaky)");
+}
+
+json task_payload(const json& args, const std::string& name, std::int64_t backoff_ms) {
+    return {{"args", args}, {"name", name}, {"backoff_ms", backoff_ms}};
+}
+
+void register_tasks(csp::task_queue& q) {
+    for (const char* name : task_names)
+        q.handle(name, [name = std::string(name)](const nlohmann::json& payload, const csp::context& ctx,
+                                                  const csp::claimed_task& d) -> nlohmann::json {
+            // The payload may come from another process or an older file:
+            // checked again; a bad one fails the task with the message.
+            const json p = payload;
+            if (!p.is_object()) throw std::runtime_error("payload is not an object");
+            task_fn fn;
+            try {
+                fn = make_task(name, get_object(p, "args"), d.attempt);
+            } catch (const request_error& e) {
+                throw std::runtime_error(std::string("bad payload: ") + e.what());
+            }
+            return nlohmann::json(fn(ctx));
+        });
+}
+
+std::chrono::steady_clock::duration retry_delay(const csp::claimed_task& t, unsigned retry) {
+    std::int64_t base = 100;
+    try {
+        const auto p = nlohmann::json::parse(t.payload);
+        if (p.is_object() && p.contains("backoff_ms") && p["backoff_ms"].is_number_integer())
+            base = std::clamp<std::int64_t>(p["backoff_ms"].get<std::int64_t>(), 0, max_ms);
+    } catch (const std::exception&) {
+    }
+    auto d = milliseconds(base);
+    const auto cap = milliseconds(60'000);
+    for (unsigned i = 1; i < retry && d < cap; ++i) d *= 2;
+    return std::min<steady_clock::duration>(d, cap);
 }
 
 }  // namespace jobqueue

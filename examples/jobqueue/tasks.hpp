@@ -1,5 +1,7 @@
-// jobqueue's built-in tasks. Each request's `task` and `args` become one
-// function the dispatcher runs (again on each retry):
+// jobqueue's built-in tasks, named tasks of a csp::task_queue. A request's
+// `task` and `args` are checked when it is submitted; the worker that claims
+// the task builds the same function again from the stored payload, for the
+// delivery's attempt:
 //   sleep {ms}        waits ms; cancellable
 //   spin {ms}         ms of CPU-bound work; checks for cancellation and
 //                     yields every millisecond (the runtime does not preempt)
@@ -8,12 +10,16 @@
 //   flaky {failures}  fails that many attempts, then succeeds
 //
 //   jobqueue::task_fn f = jobqueue::make_task("sleep", {{"ms", 50}});  // or throws request_error
+//   jobqueue::register_tasks(q);                                       // handlers of all five
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 
 #include <chan/context.hpp>
+#include <dispatcher/task_queue.hpp>
 
 #include "protocol.hpp"
 
@@ -24,8 +30,19 @@ namespace jobqueue {
 /// timed_out, whatever it returned).
 using task_fn = std::function<json(const csp::context&)>;
 
-/// The task `name` with `args` checked. Throws request_error: unknown_task,
-/// or bad_request naming the argument (e.g. "args.ms must be ...").
-task_fn make_task(const std::string& name, const json& args);
+/// The task `name` with `args` checked, as run by its `attempt`-th
+/// delivery. Throws request_error: unknown_task, or bad_request naming the
+/// argument (e.g. "args.ms must be ...").
+task_fn make_task(const std::string& name, const json& args, unsigned attempt = 1);
+
+/// The stored payload of a submitted task: {"args":..., "name":..., "backoff_ms":...}.
+json task_payload(const json& args, const std::string& name, std::int64_t backoff_ms);
+
+/// Registers the five built-in tasks as handlers of q.
+void register_tasks(csp::task_queue& q);
+
+/// The delay before a retry of a delivered task: its payload's backoff_ms,
+/// doubled for each retry after the first, at most a minute.
+std::chrono::steady_clock::duration retry_delay(const csp::claimed_task& t, unsigned retry);
 
 }  // namespace jobqueue

@@ -3,6 +3,9 @@
 
     test_jobqueue.py build/examples/jobqueue [test name...]
 
+JOBQUEUE_STORE picks the store every test runs on: memory (the default) or
+sqlite (a fresh file in a temporary directory for each program started).
+
 Each test starts the program, writes request lines, and reads its output on
 a thread: answers (one per request line, in request order) and events. At
 the end of each test every accepted task must have reached exactly one
@@ -13,7 +16,9 @@ import json
 import os
 import queue
 import random
+import shutil
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -23,6 +28,17 @@ EXE = sys.argv[1]
 FINAL = {"succeeded", "failed", "cancelled", "timed_out"}
 CODES = {"bad_json", "bad_request", "unknown_op", "unknown_task", "not_found", "shutting_down"}
 WAIT = float(os.environ.get("JOBQUEUE_TEST_WAIT", "10"))  # seconds any single expected line may take (more under sanitizers)
+STORE = os.environ.get("JOBQUEUE_STORE", "memory")
+TMP = tempfile.mkdtemp(prefix="jobqueue_test_")
+STARTED = [0]
+
+
+def store_args():
+    """--store for the next program: memory, or a fresh SQLite file."""
+    if STORE == "memory":
+        return ["--store", "memory"]
+    STARTED[0] += 1
+    return ["--store", "sqlite:" + os.path.join(TMP, "jq%d.db" % STARTED[0])]
 
 
 class Failure(Exception):
@@ -46,6 +62,8 @@ class JobQueue:
     """One running jobqueue: send lines, read answers and events."""
 
     def __init__(self, *args, read=True):
+        if "--store" not in args:
+            args = (*args, *store_args())
         self.p = subprocess.Popen([EXE, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE)
         RUNNING.append(self)
@@ -614,13 +632,14 @@ def main():
         start = time.monotonic()
         try:
             t()
-            print("ok   %-24s %.2fs" % (t.__name__, time.monotonic() - start), flush=True)
+            print("ok   %-24s %.2fs %s" % (t.__name__, time.monotonic() - start, STORE), flush=True)
         except Exception as f:  # a Failure, or a bug in the test: both fail it
             failed += 1
             where = traceback.extract_tb(f.__traceback__)[1:2]  # the test's line that failed
             print("FAIL %-24s %s: %s\n     at %s" % (t.__name__, type(f).__name__, f,
                                                  "".join(traceback.format_list(where)).strip()), flush=True)
             jq_cleanup()
+    shutil.rmtree(TMP, ignore_errors=True)
     sys.exit(1 if failed else 0)
 
 

@@ -28,7 +28,7 @@ REQUESTS = [
 
 
 def main():
-    p = subprocess.Popen([sys.argv[1], "--workers", "2"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen([sys.argv[1], "--workers", "2", "--store", "memory"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     lock = threading.Lock()
 
     def read():

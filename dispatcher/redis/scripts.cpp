@@ -1,0 +1,374 @@
+// The Lua scripts (see scripts.hpp for the keys). Every script gets the key
+// prefix as ARGV[1]; the others are positional, named at each script's top.
+// Times are wall-clock milliseconds sent by the caller; idleness for
+// XAUTOCLAIM is the server's own.
+#include <dispatcher/redis/scripts.hpp>
+
+namespace csp::redis {
+
+namespace {
+
+// Helpers every script shares.
+const char* const prelude = R"lua(
+local P = ARGV[1]
+local GROUP = 'workers'
+local final = {succeeded = true, failed = true, cancelled = true, timed_out = true}
+local priorities = {high = true, normal = true, low = true}
+local read_order = {'high', 'normal', 'low'}
+
+local function rec(id) return P .. 't:' .. id end
+local function stream(prio) return P .. 's:' .. prio end
+
+-- The counts by state follow every change of a record's state (the caller
+-- writes the new state into the record, with its other fields in one HSET).
+-- A script that changes many records sets deltas = {} first and calls
+-- flush_counts() before it returns: one HINCRBY per state, not per change.
+local deltas = nil
+local function recount(from, to)
+  if deltas then
+    if from then deltas[from] = (deltas[from] or 0) - 1 end
+    deltas[to] = (deltas[to] or 0) + 1
+    return
+  end
+  if from then redis.call('HINCRBY', P .. 'counts', from, -1) end
+  redis.call('HINCRBY', P .. 'counts', to, 1)
+end
+local function flush_counts()
+  for st, d in pairs(deltas) do
+    if d ~= 0 then redis.call('HINCRBY', P .. 'counts', st, d) end
+  end
+  deltas = {}
+end
+
+-- "<priority> <entry id>[ <attempt>]" -> stream key, entry id
+local function split_receipt(r)
+  local prio, eid = string.match(r or '', '^(%a+) (%d+%-%d+)')
+  if not prio or not priorities[prio] then return nil end
+  return stream(prio), eid
+end
+
+local function ack(s, eid)
+  redis.call('XACK', s, GROUP, eid)
+  redis.call('XDEL', s, eid)
+end
+
+-- the final state; frees the unique key (u: the record's, if the caller has
+-- read it, else nil); failures go to the dead letters
+local function finish(rk, id, from, to, now, result, err, u, ...)
+  recount(from, to)
+  redis.call('HSET', rk, 'state', to, 'finished', now, 'result', result, 'error', err, 'owner', '', 'entry', '',
+    'receipt', '', ...)
+  if u == nil then u = redis.call('HGET', rk, 'unique_key') end
+  if u and u ~= '' and redis.call('GET', P .. 'u:' .. u) == tostring(id) then redis.call('DEL', P .. 'u:' .. u) end
+  if to == 'failed' or to == 'timed_out' then
+    redis.call('XADD', P .. 'dlq', '*', 'id', tostring(id), 'error', err)
+  end
+end
+
+local function valid_count(v) local n = tonumber(v); return n and n >= 0 and n == math.floor(n) end
+
+-- Hands stream entry eid of stream (priority prio) with fields to consumer C
+-- as a new delivery; appends {id, type, payload, attempt, max_attempts,
+-- timeout_ms, receipt} to out. The receipt, "<priority> <entry id>
+-- <attempt>", names this delivery: a reclaimed entry keeps its id, so the
+-- attempt tells a stale delivery from the live one (also of one consumer).
+-- An entry that no longer stands for a deliverable task is acknowledged and
+-- dropped; a record found malformed fails its task with the reason (the
+-- other tasks go on).
+local function deliver(prio, eid, fields, C, now, max_deliveries, out)
+  local s = stream(prio)
+  local entry = prio .. ' ' .. eid
+  local id
+  if type(fields) == 'table' then
+    for i = 1, #fields, 2 do if fields[i] == 'id' then id = fields[i + 1] end end
+  end
+  if not id or not valid_count(id) then ack(s, eid); return end  -- names no task: nothing to fail
+  local rk = rec(id)
+  local h = redis.call('HMGET', rk, 'state', 'type', 'payload', 'attempts', 'max_attempts', 'timeout_ms', 'cancel', 'entry')
+  local state = h[1]
+  if not state then
+    -- the record is gone: a failed one says why
+    redis.call('HSET', rk, 'type', '', 'payload', '', 'attempts', '0', 'max_attempts', '1', 'submitted', now)
+    redis.call('ZADD', P .. 'all', id, id)
+    finish(rk, id, nil, 'failed', now, '', 'corrupted task in Redis: its record (hash ' .. rk .. ') is missing')
+    ack(s, eid); return
+  end
+  if final[state] or (state ~= 'queued' and state ~= 'running') or h[8] ~= entry then
+    ack(s, eid); return  -- ended meanwhile (completed by its last owner, cancelled) or a stale entry
+  end
+  local why
+  if not h[2] or h[2] == '' then why = 'no type'
+  elseif not valid_count(h[4]) then why = 'bad attempts ' .. tostring(h[4])
+  elseif not valid_count(h[5]) or tonumber(h[5]) < 1 then why = 'bad max_attempts ' .. tostring(h[5])
+  elseif not valid_count(h[6]) then why = 'bad timeout_ms ' .. tostring(h[6])
+  elseif not h[3] or not pcall(cjson.decode, h[3]) then why = 'its payload is not JSON'
+  end
+  if why then
+    finish(rk, id, state, 'failed', now, '', 'corrupted task in Redis: ' .. why)
+    ack(s, eid); return
+  end
+  local attempts, max_attempts = tonumber(h[4]), tonumber(h[5])
+  local note = {}
+  if state == 'running' then
+    -- reclaimed: its last delivery's process died or hung past the visibility
+    -- timeout (backend_rules.hpp: lease_expired_to_store, lease_expired_error)
+    local why = 'lease expired during attempt ' .. attempts .. ' (its process died or stopped renewing it)'
+    if h[7] == '1' then
+      finish(rk, id, state, 'cancelled', now, '', 'cancelled; ' .. why)
+      ack(s, eid); return
+    end
+    if attempts >= max_attempts or attempts >= max_deliveries then
+      finish(rk, id, state, 'failed', now, '', why .. '; no attempts left')
+      ack(s, eid); return
+    end
+    note = {'error', why .. '; queued again'}
+  end
+  attempts = attempts + 1
+  local receipt = entry .. ' ' .. attempts
+  recount(state, 'running')
+  redis.call('HSET', rk, 'state', 'running', 'attempts', attempts, 'owner', C, 'started', now, 'receipt', receipt,
+    unpack(note))
+  out[#out + 1] = {id, h[2], h[3], tostring(attempts), h[5], h[6], receipt}
+end
+)lua";
+
+script make(const char* name, const char* body) { return script{name, std::string(prelude) + body}; }
+
+}  // namespace
+
+// ARGV: P, type, payload, priority, max_attempts, timeout_ms, not_before,
+// now, unique_key, unique_ttl_s. Returns {id, existed (0/1)}.
+const script& enqueue_script() {
+    static const script s = make("enqueue", R"lua(
+local typ, payload, prio, max_attempts, timeout_ms = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local not_before, now, ukey, uttl = tonumber(ARGV[7]), ARGV[8], ARGV[9], ARGV[10]
+if not priorities[prio] then return redis.error_reply('enqueue: bad priority ' .. prio) end
+if ukey ~= '' then
+  local held = redis.call('GET', P .. 'u:' .. ukey)
+  if held then
+    local st = redis.call('HGET', rec(held), 'state')
+    if st and not final[st] then return {held, 1} end
+  end
+end
+local id = redis.call('INCR', P .. 'id')
+local rk = rec(id)
+redis.call('HSET', rk, 'type', typ, 'payload', payload, 'priority', prio, 'attempts', 0,
+  'max_attempts', max_attempts, 'timeout_ms', timeout_ms, 'submitted', now, 'not_before', not_before,
+  'started', 0, 'finished', 0, 'result', '', 'error', '', 'owner', '', 'cancel', 0, 'entry', '',
+  'unique_key', ukey)
+redis.call('ZADD', P .. 'all', id, id)
+-- the script is atomic, so the check above and this SET act as one SET NX;
+-- a key left by a task that ended (or lost its record) is overwritten
+if ukey ~= '' then redis.call('SET', P .. 'u:' .. ukey, id, 'EX', uttl) end
+if not_before > tonumber(now) then
+  recount(nil, 'scheduled')
+  redis.call('HSET', rk, 'state', 'scheduled')
+  redis.call('ZADD', P .. 'delayed', not_before, id)
+else
+  local eid = redis.call('XADD', stream(prio), '*', 'id', id)
+  recount(nil, 'queued')
+  redis.call('HSET', rk, 'state', 'queued', 'entry', prio .. ' ' .. eid)
+end
+return {tostring(id), 0}
+)lua");
+    return s;
+}
+
+// ARGV: P, consumer, now, n, max_deliveries, reclaim (0/1), min_idle_ms,
+// cursor_high, cursor_normal, cursor_low. Moves due scheduled and retrying
+// tasks to their streams, reclaims idle entries if asked, then reads new
+// entries, high priority first: up to n deliveries.
+// Returns {deliveries, {cursors}, next due time or ''}.
+const script& claim_script() {
+    static const script s = make("claim", R"lua(
+local C, now, n, max_deliveries = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local reclaim, min_idle = ARGV[6] == '1', ARGV[7]
+local cursors = {ARGV[8], ARGV[9], ARGV[10]}
+deltas = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', now, 'LIMIT', 0, 500)) do
+  redis.call('ZREM', P .. 'delayed', id)
+  local rk = rec(id)
+  local h = redis.call('HMGET', rk, 'state', 'priority')
+  if h[1] == 'scheduled' or h[1] == 'retrying' then
+    local prio = priorities[h[2]] and h[2] or 'normal'
+    local eid = redis.call('XADD', stream(prio), '*', 'id', id)
+    recount(h[1], 'queued')
+    redis.call('HSET', rk, 'state', 'queued', 'entry', prio .. ' ' .. eid)
+  end
+end
+local out = {}
+if reclaim then
+  for i, prio in ipairs(read_order) do
+    if #out >= n then break end
+    local r = redis.call('XAUTOCLAIM', stream(prio), GROUP, C, min_idle, cursors[i], 'COUNT', n - #out)
+    cursors[i] = r[1]
+    for _, e in ipairs(r[2]) do deliver(prio, e[1], e[2], C, now, max_deliveries, out) end
+  end
+end
+for _, prio in ipairs(read_order) do
+  if #out >= n then break end
+  local r = redis.call('XREADGROUP', 'GROUP', GROUP, C, 'COUNT', n - #out, 'STREAMS', stream(prio), '>')
+  if r then
+    for _, e in ipairs(r[1][2]) do deliver(prio, e[1], e[2], C, now, max_deliveries, out) end
+  end
+end
+local due = redis.call('ZRANGE', P .. 'delayed', 0, 0, 'WITHSCORES')
+flush_counts()
+return {out, cursors, due[2] or ''}
+)lua");
+    return s;
+}
+
+// ARGV: P, consumer, now, max_deliveries, then pairs (priority, entry id) a
+// blocking XREADGROUP of this consumer returned. Returns the deliveries.
+const script& deliver_script() {
+    static const script s = make("deliver", R"lua(
+local C, now, max_deliveries = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local out = {}
+deltas = {}
+for i = 5, #ARGV, 2 do
+  local prio, eid = ARGV[i], ARGV[i + 1]
+  local e = redis.call('XRANGE', stream(prio), eid, eid)
+  if #e == 0 then
+    redis.call('XACK', stream(prio), GROUP, eid)  -- deleted meanwhile (a cancel)
+  else
+    deliver(prio, eid, e[1][2], C, now, max_deliveries, out)
+  end
+end
+flush_counts()
+return out
+)lua");
+    return s;
+}
+
+// ARGV: P, consumer, now, then per delivery six: id, receipt, state,
+// result, error, retry_at ('' for none). Returns 1 or 0 per delivery:
+// refuses (0) a delivery that is no longer this consumer's; otherwise stores
+// the outcome, then acknowledges and deletes the entry (1). The rules of
+// dispatcher/internal/backend_rules.hpp (outcome_to_store): a success is
+// final; else a cancel request makes it cancelled; else a failure with
+// retry_at and attempts left is retrying; else final as given. Idempotent:
+// the same delivery's outcome again, in the same state (a retry after the
+// reply was lost with the connection), answers 1 and changes nothing.
+// Several deliveries per call: a process's concurrent completes share one
+// round trip (redis_backend.cpp, complete()).
+const script& complete_script() {
+    static const script s = make("complete", R"lua(
+local C, now = ARGV[2], ARGV[3]
+deltas = {}
+local acks = {}  -- stream -> entry ids: one XACK and one XDEL per stream
+local function complete(id, receipt, state, result, err, retry_at)
+  local rk = rec(id)
+  local h = redis.call('HMGET', rk, 'state', 'owner', 'receipt', 'done_by', 'cancel', 'attempts', 'max_attempts',
+    'unique_key')
+  local done_by = C .. ' ' .. receipt .. ' ' .. state .. ' ' .. retry_at
+  if h[4] == done_by then return 1 end
+  if h[1] ~= 'running' or h[2] ~= C or h[3] ~= receipt then return 0 end
+  if not final[state] then return 0 end  -- complete() refuses it before: never stored
+  if state ~= 'succeeded' and h[5] == '1' then
+    finish(rk, id, 'running', 'cancelled', now, '', err ~= '' and err or 'cancelled', h[8] or '', 'done_by', done_by)
+  elseif state ~= 'succeeded' and retry_at ~= '' and (tonumber(h[6]) or 0) < (tonumber(h[7]) or 1) then
+    recount('running', 'retrying')
+    redis.call('HSET', rk, 'state', 'retrying', 'error', err, 'not_before', retry_at, 'owner', '', 'entry', '',
+      'receipt', '', 'done_by', done_by)
+    redis.call('ZADD', P .. 'delayed', retry_at, id)
+  else
+    finish(rk, id, 'running', state, now, result, err, h[8] or '', 'done_by', done_by)
+  end
+  local s, eid = split_receipt(receipt)
+  if s then
+    acks[s] = acks[s] or {}
+    table.insert(acks[s], eid)
+  end
+  return 1
+end
+local out = {}
+for i = 4, #ARGV, 6 do
+  out[#out + 1] = complete(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5])
+end
+for s, eids in pairs(acks) do
+  redis.call('XACK', s, GROUP, unpack(eids))
+  redis.call('XDEL', s, unpack(eids))
+end
+flush_counts()
+return out
+)lua");
+    return s;
+}
+
+// ARGV: P, consumer, then pairs (id, receipt). Resets the idle time of each
+// delivery still this consumer's (XCLAIM JUSTID: a live process keeps its
+// tasks); returns the ids among them with a cancel request.
+const script& heartbeat_script() {
+    static const script s = make("heartbeat", R"lua(
+local C = ARGV[2]
+local cancels = {}
+for i = 3, #ARGV, 2 do
+  local id, receipt = ARGV[i], ARGV[i + 1]
+  local h = redis.call('HMGET', rec(id), 'state', 'owner', 'receipt', 'cancel')
+  local s, eid = split_receipt(receipt)
+  -- only its own delivery: XCLAIM would take another consumer's entry as well
+  if s and h[1] == 'running' and h[2] == C and h[3] == receipt then
+    redis.call('XCLAIM', s, GROUP, C, 0, eid, 'JUSTID')
+    if h[4] == '1' then cancels[#cancels + 1] = id end
+  end
+end
+return cancels
+)lua");
+    return s;
+}
+
+// ARGV: P, id, now. Returns 'none', 'cancelled', 'cancelling',
+// 'already_cancelled' or 'already_final'.
+const script& cancel_script() {
+    static const script s = make("cancel", R"lua(
+local id, now = ARGV[2], ARGV[3]
+local rk = rec(id)
+local h = redis.call('HMGET', rk, 'state', 'entry', 'owner', 'cancel')
+local state = h[1]
+if not state then return 'none' end
+if state == 'cancelled' then return 'already_cancelled' end
+if final[state] then return 'already_final' end
+if state == 'running' then
+  if h[4] == '1' then return 'already_cancelled' end
+  redis.call('HSET', rk, 'cancel', 1)
+  redis.call('PUBLISH', P .. 'cancel', id .. ' ' .. h[3])
+  return 'cancelling'
+end
+if state == 'queued' then
+  -- a reader that already fetched the entry finds it deleted and skips it
+  local s, eid = split_receipt(h[2])
+  if s then redis.call('XDEL', s, eid) end
+else
+  redis.call('ZREM', P .. 'delayed', id)
+end
+finish(rk, id, state, 'cancelled', now, '', 'cancelled before it ran')
+return 'cancelled'
+)lua");
+    return s;
+}
+
+// ARGV: P, limit, state ('' for any). Returns {id, HGETALL...} per task,
+// newest first.
+const script& list_script() {
+    static const script s = make("list", R"lua(
+local limit, want = tonumber(ARGV[2]), ARGV[3]
+local out = {}
+local from = 0
+while #out < limit do
+  local ids = redis.call('ZREVRANGE', P .. 'all', from, from + 199)
+  if #ids == 0 then break end
+  for _, id in ipairs(ids) do
+    if #out >= limit then break end
+    if want == '' or redis.call('HGET', rec(id), 'state') == want then
+      out[#out + 1] = {id, redis.call('HGETALL', rec(id))}
+    end
+  end
+  from = from + 200
+end
+return out
+)lua");
+    return s;
+}
+
+}  // namespace csp::redis

@@ -1,0 +1,35 @@
+// The Lua scripts of the Redis backend: each state change of a task is one
+// script, so the record (a hash), the counts by state, the streams, the
+// pending entries of the consumer group and the retry set change together
+// or not at all. Keys live under one prefix, "csp:{QUEUE}:" (the braces keep
+// a queue's keys in one cluster slot):
+//   id                INCR counter: task ids
+//   t:<id>            the task's record (hash; fields in record_codec)
+//   all               sorted set of every id (list, newest first)
+//   counts            hash: tasks per state (stats)
+//   s:high s:normal s:low   one stream per priority, group "workers";
+//                     an entry {id} per queued delivery, deleted on ack
+//   delayed           sorted set: scheduled and retrying ids by due time (ms)
+//   dlq               dead-letter stream: tasks failed after their last attempt
+//   u:<key>           unique key -> id of the open task holding it (SET EX)
+//   cancel            pub/sub channel: "<id> <consumer>" of a running task to cancel
+#pragma once
+
+#include <string>
+
+namespace csp::redis {
+
+struct script {
+    const char* name;
+    std::string text;  // the shared prelude included
+};
+
+const script& enqueue_script();
+const script& claim_script();
+const script& deliver_script();
+const script& complete_script();
+const script& heartbeat_script();
+const script& cancel_script();
+const script& list_script();
+
+}  // namespace csp::redis
