@@ -281,7 +281,7 @@ TEST_P(TaskQueue, ShutdownGracefulLetsRunningTasksFinishNowCancelsThem) {
 TEST_P(TaskQueue, TenThousandTasksEachReachExactlyOneFinalState) {
     run([&] {
 #ifdef CSP_TEST_SANITIZED
-        const int total = std::get<1>(GetParam()) == "sqlite" ? 500 : 1000;
+        const int total = std::get<1>(GetParam()) == "sqlite" ? 300 : 600;
 #else
         const int total = std::get<1>(GetParam()) == "sqlite" ? 2000 : 10000;
 #endif
