@@ -141,6 +141,9 @@ public:
     /// notify (Redis publish/subscribe); otherwise heartbeat() reports it.
     virtual void set_cancel_listener(std::function<void(task_id)> f) { (void)f; }
     /// Ends a claim() waiting in another thread (it returns what it has).
+    /// Sticky: with no claim waiting, it ends the next claim's wait instead
+    /// (so a stop between a claimer's check and its claim is not lost;
+    /// tests/dispatcher/backend_contract.hpp relies on it).
     virtual void interrupt() = 0;
 };
 

@@ -64,6 +64,7 @@ struct task_queue::state {
     explicit state(task_queue_options&& o)
         : opt(std::move(o)),
           backend(opt.backend ? std::move(opt.backend) : make_memory_backend()),
+          handlers(opt.handlers.begin(), opt.handlers.end()),
           d(dispatcher_options{.workers = 0, .events_from_start = true}) {}
 
     task_queue_options opt;

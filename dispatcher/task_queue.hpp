@@ -35,6 +35,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -96,6 +97,10 @@ struct task_queue_options {
     bool events_from_start = false;
     /// Payloads nested deeper than this fail their task (stack safety).
     int max_payload_depth = 128;
+    /// Handlers in place before the first claim (handle() adds more later;
+    /// a task claimed before its type has a handler fails). A process that
+    /// restarts on a durable store should pass them here.
+    std::map<std::string, task_handler> handlers{};
 };
 
 /// task_queue's own numbers (the store's are in stats()).
@@ -118,7 +123,9 @@ public:
     task_queue& operator=(const task_queue&) = delete;
 
     /// Registers the handler of task type `type` (replacing any). Tasks of a
-    /// type with no handler here fail ("no handler for task type ...").
+    /// type with no handler here fail ("no handler for task type ..."): the
+    /// queue claims from its construction on, so on a store that may hold
+    /// tasks already, give the handlers in task_queue_options::handlers.
     void handle(const std::string& type, task_handler h);
     void handle(const std::string& type, std::function<nlohmann::json(const nlohmann::json&, const context&)> h);
 
@@ -156,7 +163,9 @@ public:
 
     /// Stops claiming; graceful: the running tasks finish; now: they are
     /// cancelled (and stored cancelled). Then the workers quit. Waits until
-    /// stopped. A second call escalates graceful to now, else returns.
+    /// stopped (so never from inside a handler: it would wait for itself).
+    /// A second call escalates graceful to now, else returns. Tasks still
+    /// waiting in the store stay there for the next process.
     void shutdown(stop_mode m = stop_mode::graceful);
     bool stopped() const;
 

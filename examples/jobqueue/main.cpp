@@ -93,8 +93,8 @@ int main(int argc, char** argv) {
         qo.heartbeat_interval = bo.heartbeat_interval;
         qo.backoff = jobqueue::retry_delay;
         qo.events_from_start = true;  // the workers' "started" events are written too
+        qo.handlers = jobqueue::task_handlers();  // before the first claim: the store may hold tasks already
         csp::task_queue q(std::move(qo));
-        jobqueue::register_tasks(q);
         csp::chan<csp::unit> done;
         // Parsing and writing JSON nest a few calls per level: more than
         // the default 64 KiB stack, without guessing close to it.

@@ -3,8 +3,8 @@
 // One goroutine handles everything in order, so the answers come in request
 // order and a task's events never precede the answer that accepted it.
 //
-//   csp::task_queue q({.workers = 2, .backend = csp::open_backend(url), .events_from_start = true});
-//   jobqueue::register_tasks(q);
+//   csp::task_queue q({.workers = 2, .backend = csp::open_backend(url), .events_from_start = true,
+//                      .handlers = jobqueue::task_handlers()});
 //   jobqueue::run_session(q, reader.lines(), writer.lines(), writer.broken(), opts);
 #pragma once
 

@@ -83,9 +83,10 @@ json task_payload(const json& args, const std::string& name, std::int64_t backof
     return {{"args", args}, {"name", name}, {"backoff_ms", backoff_ms}};
 }
 
-void register_tasks(csp::task_queue& q) {
+std::map<std::string, csp::task_handler> task_handlers() {
+    std::map<std::string, csp::task_handler> all;
     for (const char* name : task_names)
-        q.handle(name, [name = std::string(name)](const nlohmann::json& payload, const csp::context& ctx,
+        all[name] = [name = std::string(name)](const nlohmann::json& payload, const csp::context& ctx,
                                                   const csp::claimed_task& d) -> nlohmann::json {
             // The payload may come from another process or an older file:
             // checked again; a bad one fails the task with the message.
@@ -98,7 +99,8 @@ void register_tasks(csp::task_queue& q) {
                 throw std::runtime_error(std::string("bad payload: ") + e.what());
             }
             return nlohmann::json(fn(ctx));
-        });
+        };
+    return all;
 }
 
 std::chrono::steady_clock::duration retry_delay(const csp::claimed_task& t, unsigned retry) {

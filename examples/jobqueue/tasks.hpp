@@ -10,12 +10,13 @@
 //   flaky {failures}  fails that many attempts, then succeeds
 //
 //   jobqueue::task_fn f = jobqueue::make_task("sleep", {{"ms", 50}});  // or throws request_error
-//   jobqueue::register_tasks(q);                                       // handlers of all five
+//   options.handlers = jobqueue::task_handlers();                      // all five, by name
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 
 #include <chan/context.hpp>
@@ -38,8 +39,9 @@ task_fn make_task(const std::string& name, const json& args, unsigned attempt = 
 /// The stored payload of a submitted task: {"args":..., "name":..., "backoff_ms":...}.
 json task_payload(const json& args, const std::string& name, std::int64_t backoff_ms);
 
-/// Registers the five built-in tasks as handlers of q.
-void register_tasks(csp::task_queue& q);
+/// The handlers of the five built-in tasks (task_queue_options::handlers:
+/// in place before the first claim, which may find tasks of an earlier run).
+std::map<std::string, csp::task_handler> task_handlers();
 
 /// The delay before a retry of a delivered task: its payload's backoff_ms,
 /// doubled for each retry after the first, at most a minute.
