@@ -125,6 +125,7 @@ struct dispatcher_loop {
                 csp::yield();
                 if (take_ready() != 0) {
                     backlog = after_event();
+                    flush_events();  // no select this round: its event case does not run
                     continue;
                 }
             }
@@ -156,8 +157,7 @@ struct dispatcher_loop {
         // Hand the table over (invariant 1), then say so.
         s->final_metrics = metrics();
         if (!events.is_nil()) {
-            // Whatever fits in its buffer still goes out; then the range ends.
-            while (!pending.empty() && events.try_send(pending.front())) pending.pop_front();
+            flush_events();  // whatever fits in its buffer still goes out; then the range ends
             s->final_metrics.events_dropped = pending.size();
             events.close();
             s->final_events = events;
@@ -273,6 +273,12 @@ struct dispatcher_loop {
             }
         }
         return n;
+    }
+
+    /// Sends the undelivered events that fit in the event channel's buffer
+    /// (never blocks: invariant 2).
+    void flush_events() {
+        while (!pending.empty() && events.try_send(pending.front())) pending.pop_front();
     }
 
     /// Reports job r's new state on the event channel, if anyone listens.
