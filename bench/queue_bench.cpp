@@ -6,6 +6,9 @@
 //       runs tasks until the queue holds N final ones; prints
 //       `ready_us,last_done_us,done` (wall-clock microseconds: run.py takes
 //       the throughput of several such processes as total / (last - first))
+//   queue_bench task_queue --url URL --concurrency C --total N
+//       as work, through csp::task_queue (its pump, dispatcher workers and
+//       store thread) with a "noop" handler: the whole stack
 //   queue_bench latency --url URL --concurrency C --jobs N --rate R [--sync full]
 //       one process submits N tasks at R per second while C workers run them;
 //       prints `p50_us,p99_us` of submit -> start
@@ -15,6 +18,7 @@
 // run the tasks (no-ops here) and complete them. Every backend call is on a
 // plain thread (queue_backend.hpp, contract 1).
 #include <dispatcher/queue_backend.hpp>
+#include <dispatcher/task_queue.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -195,6 +199,24 @@ void work(const options& o) {
     std::printf("%lld,%lld,%zu\n", static_cast<long long>(ready), static_cast<long long>(p.last_done_us()), p.done());
 }
 
+void via_task_queue(const options& o) {
+    auto probe = open(o);
+    auto ready = now_us();
+    csp::task_queue_options qo;
+    qo.workers = o.concurrency;
+    qo.backend = open(o);
+    csp::task_queue q(std::move(qo));
+    q.handle("noop", [](const nlohmann::json&, const csp::context&) -> nlohmann::json { return nullptr; });
+    // Done when the store holds `total` final tasks; last_done is when
+    // that was seen (polled every 2 ms).
+    while (finals(*probe) < o.total) std::this_thread::sleep_for(2ms);
+    auto last = now_us();
+    auto done = q.metrics().completed;
+    q.shutdown();
+    std::printf("%lld,%lld,%llu\n", static_cast<long long>(ready), static_cast<long long>(last),
+                static_cast<unsigned long long>(done));
+}
+
 void latency(const options& o) {
     auto b = open(o);
     std::mutex m;
@@ -227,6 +249,7 @@ int main(int argc, char** argv) {
     try {
         if (o.mode == "enqueue") enqueue(o);
         else if (o.mode == "work") work(o);
+        else if (o.mode == "task_queue") via_task_queue(o);
         else if (o.mode == "latency") latency(o);
         else usage();
     } catch (const std::exception& e) {

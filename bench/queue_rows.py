@@ -11,6 +11,7 @@ both sides alternately, `reps` times, and keeps the medians:
   redis_1proc, redis_2proc   jobs/s: N no-op jobs enqueued first, then one
                              or two worker processes of concurrency C run
                              them; N / (last completion - first worker ready)
+  redis_1proc_task_queue     the same through csp::task_queue (ours only)
   sqlite_normal, sqlite_full jobs/s, ours only (synchronous=NORMAL / FULL,
                              one process, a file in a temporary directory on
                              disk; fewer jobs for FULL: one fsync per commit)
@@ -85,6 +86,12 @@ class Ours:
         _run([self.exe, "enqueue", "--url", url, "--jobs", str(jobs), "--sync", sync], self.timeout)
         work = [self.exe, "work", "--url", url, "--concurrency", str(CONCURRENCY), "--total", str(jobs), "--sync", sync]
         return _throughput(_parallel([work] * procs, self.timeout), jobs)
+
+    def task_queue_jobs_per_s(self, url, jobs):
+        _run([self.exe, "enqueue", "--url", url, "--jobs", str(jobs)], self.timeout)
+        out = _run([self.exe, "task_queue", "--url", url, "--concurrency", str(CONCURRENCY), "--total", str(jobs)],
+                   self.timeout)
+        return _throughput([out], jobs)
 
     def latency(self, url, jobs, rate, sync="normal"):
         out = _run([self.exe, "latency", "--url", url, "--concurrency", str(CONCURRENCY), "--jobs", str(jobs),
@@ -170,6 +177,9 @@ def run(build, reps, scale, timeout, log):
                     sides.append(("bullmq", lambda: bull.jobs_per_s(fresh("b"), jobs, procs)))
                 for side, f in (sides if rep % 2 == 0 else sides[::-1]):
                     measure(row, side, jobs, f)
+            tq_jobs = max(1000, int(20000 * scale))
+            measure("redis_1proc_task_queue_jobs_per_s", "cspfiber", tq_jobs,
+                    lambda: ours.task_queue_jobs_per_s(url(fresh("t")), tq_jobs))
             lat = ("redis_latency_p50_us", "redis_latency_p99_us")
             measure(lat, "cspfiber", lat_jobs, lambda: ours.latency(url(fresh("l")), lat_jobs, rate))
             if bull_ok:
