@@ -397,7 +397,17 @@ private:
         }
         redis::reply r;
         try {
-            r = block_.command(argv, block + io_timeout);
+            block_.send(argv);
+            r = block_.next_push(block + 2ms);
+            if (!r) {
+                // Redis ends a blocked read late: at its event loop's next
+                // wake-up, up to 1/hz (100 ms) after the BLOCK time when it
+                // is idle. End it on time: claim(n, wait) waits `wait`, and
+                // a caller that heartbeats between claims relies on that.
+                command({"CLIENT", "UNBLOCK", std::to_string(block_client_id_.load())});
+                r = block_.next_push(io_timeout);
+                if (!r) throw std::runtime_error(block_.name() + ": no answer to XREADGROUP");
+            }
         } catch (const redis::server_error& e) {
             blocking_ = false;
             if (!mentions(e, "NOGROUP")) throw;
@@ -405,6 +415,7 @@ private:
             return;
         } catch (...) {
             blocking_ = false;
+            block_.drop();  // its reply may still come: never read it as the next one's
             throw;
         }
         blocking_ = false;

@@ -79,7 +79,7 @@ void connection::ensure() {
     next_attempt_ = {};
 }
 
-reply connection::exchange(const std::vector<std::string>& argv, bool send) {
+reply connection::exchange(const std::vector<std::string>& argv, bool send, bool read) {
     if (send && ctx_) {
         // Nothing is owed on a connection between commands: readable means
         // the server closed it (it restarted). Re-make it before sending, so
@@ -103,6 +103,7 @@ reply connection::exchange(const std::vector<std::string>& argv, bool send) {
         if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), ptrs.data(), lens.data()) != REDIS_OK)
             fail(std::string("sending ") + (argv.empty() ? "" : argv[0]) + ": " + ctx_->errstr);
     }
+    if (!read) return nullptr;
     void* raw = nullptr;
     if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw) {
         bool timed_out = ctx_->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
@@ -123,6 +124,19 @@ reply connection::command(const std::vector<std::string>& argv, std::chrono::mil
     ensure();
     set_timeout(timeout);
     return exchange(argv, true);
+}
+
+void connection::drop() {
+    if (ctx_) redisFree(ctx_);
+    ctx_ = nullptr;
+}
+
+void connection::send(const std::vector<std::string>& argv) {
+    if (ctx_) set_timeout(io_timeout_);
+    exchange(argv, true, false);
+    int done = 0;
+    while (!done)
+        if (redisBufferWrite(ctx_, &done) != REDIS_OK) fail(std::string("sending: ") + ctx_->errstr);
 }
 
 reply connection::next_push(std::chrono::milliseconds wait) {

@@ -58,9 +58,16 @@ public:
     /// As command(), with a reply timeout of its own for this call
     /// (XREADGROUP BLOCK: its block time plus a margin).
     reply command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
-    /// Reads the next pushed reply (a SUBSCRIBE message); null when none came
-    /// within `wait`. Throws as command() on a broken connection.
+    /// Sends a command without waiting for its reply (read it with
+    /// next_push): a blocking read whose end the caller times itself.
+    void send(const std::vector<std::string>& argv);
+    /// Reads the next reply (a SUBSCRIBE message, or the answer to send());
+    /// null when none came within `wait`. Throws as command() on a broken
+    /// connection.
     reply next_push(std::chrono::milliseconds wait);
+    /// Closes the connection (a reply still owed would confuse the next
+    /// command); the next call connects again.
+    void drop();
     /// Connects now if it is not connected (the backoff applies).
     void ensure();
     /// The server's id of this client (CLIENT ID), valid since the last connect.
@@ -71,7 +78,7 @@ public:
     const std::string& name() const { return name_; }
 
 private:
-    reply exchange(const std::vector<std::string>& argv, bool send);
+    reply exchange(const std::vector<std::string>& argv, bool send, bool read = true);
     [[noreturn]] void fail(const std::string& what);
     void set_timeout(std::chrono::milliseconds t);
 
