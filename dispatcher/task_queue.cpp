@@ -374,6 +374,7 @@ private:
     void complete(const claimed_task& t, task_outcome o, worker_id w) {
         ++completing_;
         ++completing_ids_[t.id];
+        storing_.emplace(t.id, t);  // heartbeated until stored: its lease must hold meanwhile
         s_->to_store(stored{t, std::move(o), w, false});
     }
 
@@ -381,6 +382,11 @@ private:
         --completing_;
         if (auto c = completing_ids_.find(f.task.id); c != completing_ids_.end() && --c->second == 0)
             completing_ids_.erase(c);
+        for (auto [b, e] = storing_.equal_range(f.task.id); b != e; ++b)
+            if (b->second.receipt == f.task.receipt) {
+                storing_.erase(b);
+                break;
+            }
         s_->add_credit(1);
         if (!f.accepted) {
             ++s_->n_refused;  // its lease was lost: the delivery that took it over reports
@@ -413,11 +419,18 @@ private:
     }
 
     void heartbeat() {
-        if (heartbeat_busy_ || by_job_.empty()) return;
+        if (heartbeat_busy_ || (by_job_.empty() && storing_.empty() && held_.empty())) return;
         heartbeat_busy_ = true;
+        // Every delivery this process holds keeps its lease: running ones,
+        // finished ones whose outcome waits for the store thread, and ones
+        // held back behind such an outcome. A lease that lapsed while the
+        // outcome was queued would let a claim (ours or another process's)
+        // run the task again though nobody died.
         std::vector<claimed_task> all;
-        all.reserve(by_job_.size());
+        all.reserve(by_job_.size() + storing_.size() + held_.size());
         for (const auto& [job, r] : by_job_) all.push_back(r.task);
+        for (const auto& [id, t] : storing_) all.push_back(t);
+        for (const auto& [id, dl] : held_) all.push_back(dl.task);
         go([s = s_, all = std::move(all)] {
             std::vector<task_id> cancel;
             try {
@@ -464,6 +477,7 @@ private:
     std::unordered_set<task_id> early_cancels_;
     std::unordered_map<task_id, unsigned> completing_ids_;  // outcomes being stored, by task
     std::unordered_map<task_id, delivery> held_;            // deliveries waiting for such an outcome
+    std::unordered_multimap<task_id, claimed_task> storing_;  // those outcomes' deliveries (heartbeated)
     std::deque<task_event> pending_;
     std::size_t completing_ = 0;
     bool heartbeat_busy_ = false;
