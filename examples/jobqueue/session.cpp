@@ -420,7 +420,7 @@ private:
         if (e.state == csp::job_state::running) {
             // Its wait in the store ended: a scheduled or retrying task is
             // queued before it runs.
-            if (t.seen == csp::job_state::scheduled) {
+            if (t.seen == csp::job_state::scheduled || t.seen == csp::job_state::retrying) {
                 t.seen = csp::job_state::queued;
                 out_.send(to_line(task_event_json(e.id, t)));
             }
