@@ -33,6 +33,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <dispatcher/job.hpp>
@@ -123,6 +124,15 @@ public:
     /// Stores how a delivery ended (contract 4): false if the delivery is no
     /// longer this process's.
     virtual bool complete(const claimed_task& t, const task_outcome& o) = 0;
+    /// complete() for several deliveries at once, answers in order: a
+    /// backend that can stores them in one round trip / one transaction (a
+    /// group commit). The default calls complete() for each.
+    virtual std::vector<bool> complete_many(const std::vector<std::pair<claimed_task, task_outcome>>& done) {
+        std::vector<bool> accepted;
+        accepted.reserve(done.size());
+        for (const auto& [t, o] : done) accepted.push_back(complete(t, o));
+        return accepted;
+    }
     /// Renews the leases of these running deliveries; returns the ids among
     /// them with a cancel request.
     virtual std::vector<task_id> heartbeat(const std::vector<claimed_task>& running) = 0;
