@@ -407,7 +407,8 @@ def main():
         c, g = r.get("cspfiber"), r.get("go")
         unit = units.get(row, "ns")
         ratio = f"{c / g:.2f}" if c is not None and g else ("-" if row in OURS_ONLY_ROWS else "error")
-        lines.append(f"{row},{p},{fmt(c, unit)},{fmt(g, unit)},{ratio}")
+        peer = "-" if g is None and row in OURS_ONLY_ROWS else fmt(g, unit)
+        lines.append(f"{row},{p},{fmt(c, unit)},{peer},{ratio}")
     csv_path = os.path.join(args.build, "bench", "results.csv")
     with open(csv_path, "w") as f:
         f.write("\n".join(lines) + "\n")
