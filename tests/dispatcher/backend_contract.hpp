@@ -270,7 +270,9 @@ TEST_P(BackendContract, RetryAtMakesItRetryingThenClaimableWithTheNextAttempt) {
     EXPECT_EQ(r.error, "first");
     // A claim that ended before retry_at began before it too: it must not see the task.
     auto early = b->claim(1, 0ms);
-    if (csp::wall_clock::now() < retry_at) EXPECT_TRUE(early.empty()) << "claimed before its retry time";
+    if (csp::wall_clock::now() < retry_at) {
+        EXPECT_TRUE(early.empty()) << "claimed before its retry time";
+    }
     if (!early.empty()) GTEST_SKIP() << "this thread stalled past the retry time";
     auto c2 = claim_one(*b);
     EXPECT_EQ(c2.id, id);
@@ -288,7 +290,9 @@ TEST_P(BackendContract, ScheduledTasksWaitForTheirTime) {
     auto id = b->enqueue(t).id;
     EXPECT_EQ(record(*b, id).state, job_state::scheduled);
     auto early = b->claim(1, 0ms);
-    if (csp::wall_clock::now() < t.not_before) EXPECT_TRUE(early.empty()) << "claimed before its time";
+    if (csp::wall_clock::now() < t.not_before) {
+        EXPECT_TRUE(early.empty()) << "claimed before its time";
+    }
     if (!early.empty()) GTEST_SKIP() << "this thread stalled past the task's time";
     auto c = claim_one(*b);
     EXPECT_EQ(c.id, id);
