@@ -113,7 +113,7 @@ TEST(SqliteBackend, AFileThatIsNoDatabaseIsAClearError) {
 // Every opening must wait its turn. Children are forked before any opens
 // and released together by closing a pipe.
 TEST(SqliteBackend, ProcessesOpeningOneFreshFileAtOnceAllSucceed) {
-    constexpr int rounds = 20, procs = 6;
+    constexpr int rounds = 40, procs = 6;
     int failures = 0;
     std::string why;
     for (int round = 0; round < rounds; ++round) {
