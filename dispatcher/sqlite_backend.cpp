@@ -24,8 +24,18 @@
 // 6. A row the claim cannot use (type or payload not text: damaged from
 //    outside) is made failed with an error saying so; the others go on.
 // 7. claim() waits on a condition variable, without the mutex: woken by
-//    this process's enqueue / retry / interrupt, and at least every
-//    poll_interval to see other processes' tasks and the next due time.
+//    this process's enqueue / retry / interrupt (they bump local_changes_),
+//    and every poll_interval to read PRAGMA data_version, which changes
+//    when another connection (another process) committed. The claim
+//    statement runs again only when one of them changed or the next due
+//    time (a scheduled / retrying task, a lease) passed: an idle claimer
+//    costs a shared-memory read per poll, and a task submitted elsewhere
+//    starts within about a poll.
+// 8. Opening waits for other processes opening the same file at once:
+//    switching a fresh file to WAL and the first schema transaction can
+//    get SQLITE_BUSY without SQLite's busy wait, so they are retried.
+// 9. complete_many() stores a whole batch in one transaction: one commit
+//    (one fsync with synchronous=FULL) for all of it.
 #include <dispatcher/queue_backend.hpp>
 #include <dispatcher/internal/backend_rules.hpp>
 #include <dispatcher/sqlite/db.hpp>
@@ -45,7 +55,12 @@ using detail::from_ms;
 using detail::to_ms;
 using sqlite::stmt;
 
-constexpr auto poll_interval = std::chrono::milliseconds(50);
+// Invariant 7: how often a waiting claim asks whether another connection
+// committed (PRAGMA data_version reads the WAL index in shared memory: no
+// disk I/O, no lock).
+constexpr auto poll_interval = std::chrono::milliseconds(1);
+// Invariant 8: how long opening waits for other processes opening the file.
+constexpr auto open_patience = std::chrono::milliseconds(10000);
 
 const char* const schema = R"sql(
 CREATE TABLE IF NOT EXISTS tasks (
@@ -91,15 +106,14 @@ class sqlite_backend final : public queue_backend {
 public:
     sqlite_backend(const std::string& path, const backend_options& o)
         : opt_(o), db_(path), owner_(consumer_name()) {
-        sqlite3_busy_timeout(db_.handle(), 10000);
+        // Invariant 8: busy_timeout first, then every step of the opening
+        // tried again while another process opening the file holds it.
+        sqlite3_busy_timeout(db_.handle(), static_cast<int>(open_patience.count()));
         // A file that is no database fails here, with the path in the error.
-        db_.exec("PRAGMA journal_mode = WAL");
-        db_.exec(o.sqlite_full_sync ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
-        {
-            sqlite::transaction tx(db_);
-            db_.exec(schema);
-            tx.commit();
-        }
+        db_.exec_patiently("PRAGMA journal_mode = WAL", open_patience);
+        db_.exec_patiently(o.sqlite_full_sync ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
+                           open_patience);
+        db_.exec_patiently(("BEGIN IMMEDIATE; " + std::string(schema) + " COMMIT;").c_str(), open_patience);
         prepare();
     }
 
@@ -118,6 +132,7 @@ public:
         insert_->run();
         const auto id = static_cast<task_id>(sqlite3_last_insert_rowid(db_.handle()));
         tx.commit();
+        ++local_changes_;
         lk.unlock();
         cv_.notify_all();
         return {id, false};
@@ -127,6 +142,9 @@ public:
         std::unique_lock lk(mu_);
         const auto deadline = wall_clock::now() + wait;
         for (;;) {
+            // Invariant 7: what the claim below has seen.
+            const std::int64_t version = data_version();
+            const std::uint64_t local = local_changes_;
             auto now = wall_clock::now();
             std::vector<claimed_task> out = claim_now(n, now);
             if (!out.empty() || n == 0 || now >= deadline) return out;
@@ -134,35 +152,44 @@ public:
                 interrupted_ = false;
                 return out;
             }
-            auto until = std::min({deadline, next_due(), now + poll_interval});
-            cv_.wait_until(lk, until);
-            if (interrupted_) {
-                interrupted_ = false;
-                return {};
+            const auto due = next_due();
+            // Poll until something may have changed: another connection
+            // committed, this process enqueued, a due time or the deadline.
+            for (;;) {
+                now = wall_clock::now();
+                if (now >= deadline || now >= due) break;
+                cv_.wait_until(lk, std::min({deadline, due, now + poll_interval}));
+                if (interrupted_) {
+                    interrupted_ = false;
+                    return {};
+                }
+                if (local_changes_ != local || data_version() != version) break;
             }
         }
     }
 
     bool complete(const claimed_task& t, const task_outcome& o) override {
+        return complete_many({{t, o}}).front();
+    }
+
+    std::vector<bool> complete_many(const std::vector<std::pair<claimed_task, task_outcome>>& done) override {
+        std::vector<bool> accepted;
+        accepted.reserve(done.size());
+        if (done.empty()) return accepted;
         std::unique_lock lk(mu_);
-        sqlite::transaction tx(db_);
-        if (!delivery_->use(static_cast<std::int64_t>(t.id), t.receipt).step()) return false;
-        const bool cancel_requested = delivery_->i64(0) != 0;
-        const auto attempts = static_cast<unsigned>(delivery_->i64(1));
-        const auto max_attempts = static_cast<unsigned>(delivery_->i64(2));
-        const detail::stored_outcome to = detail::outcome_to_store(o, cancel_requested, attempts, max_attempts);
+        bool retry = false;
         const auto now = to_ms(wall_clock::now());
-        const bool ok = to.state == job_state::succeeded;
-        store_outcome_->use(static_cast<std::int64_t>(t.id), to_string(to.state),
-                            ok ? std::optional<std::string>(o.result) : std::nullopt,
-                            ok ? std::nullopt : std::optional<std::string>(o.error),
-                            to.retry ? std::nullopt : std::optional<std::int64_t>(now),
-                            to.retry ? detail::to_ms_ceil(*o.retry_at) : std::int64_t{0});
-        store_outcome_->run();
+        sqlite::transaction tx(db_);  // invariant 9
+        for (const auto& [t, o] : done) {
+            const auto r = store_one(t, o, now);
+            accepted.push_back(r.has_value());
+            retry |= r.value_or(false);
+        }
         tx.commit();
+        if (retry) ++local_changes_;
         lk.unlock();
-        if (to.retry) cv_.notify_all();
-        return true;
+        if (retry) cv_.notify_all();
+        return accepted;
     }
 
     std::vector<task_id> heartbeat(const std::vector<claimed_task>& running) override {
@@ -286,6 +313,33 @@ private:
                                 "UPDATE tasks SET state = 'cancelled', cancel_requested = 1, error = 'cancelled before "
                                 "it ran', finished_ms = ?2 WHERE id = ?1");
         stats_.emplace(db_, "SELECT state, count(*) FROM tasks GROUP BY state");
+        data_version_.emplace(db_, "PRAGMA data_version");
+    }
+
+    /// One delivery's outcome, inside complete_many's transaction:
+    /// nullopt if the delivery is no longer ours, else whether it retries.
+    std::optional<bool> store_one(const claimed_task& t, const task_outcome& o, std::int64_t now) {
+        if (!delivery_->use(static_cast<std::int64_t>(t.id), t.receipt).step()) return std::nullopt;
+        const bool cancel_requested = delivery_->i64(0) != 0;
+        const auto attempts = static_cast<unsigned>(delivery_->i64(1));
+        const auto max_attempts = static_cast<unsigned>(delivery_->i64(2));
+        const detail::stored_outcome to = detail::outcome_to_store(o, cancel_requested, attempts, max_attempts);
+        const bool ok = to.state == job_state::succeeded;
+        store_outcome_->use(static_cast<std::int64_t>(t.id), to_string(to.state),
+                            ok ? std::optional<std::string>(o.result) : std::nullopt,
+                            ok ? std::nullopt : std::optional<std::string>(o.error),
+                            to.retry ? std::nullopt : std::optional<std::int64_t>(now),
+                            to.retry ? detail::to_ms_ceil(*o.retry_at) : std::int64_t{0});
+        store_outcome_->run();
+        return to.retry;
+    }
+
+    /// PRAGMA data_version: changes when another connection commits.
+    std::int64_t data_version() {
+        data_version_->use().step();
+        const std::int64_t v = data_version_->i64(0);
+        db_.settle();
+        return v;
     }
 
     // Invariant 3, under mu_.
@@ -390,7 +444,8 @@ private:
     std::mutex mu_;
     std::condition_variable cv_;
     bool interrupted_ = false;
-    std::optional<stmt> insert_, find_open_key_, promote_, expired_, take_back_, claim_, damaged_, next_due_, delivery_,
+    std::uint64_t local_changes_ = 0;  // invariant 7: bumped under mu_ by this process's enqueues and retries
+    std::optional<stmt> data_version_, insert_, find_open_key_, promote_, expired_, take_back_, claim_, damaged_, next_due_, delivery_,
         store_outcome_, renew_, find_, list_all_, list_state_, cancel_probe_, request_cancel_, cancel_waiting_, stats_;
 };
 

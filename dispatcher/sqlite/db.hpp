@@ -5,11 +5,14 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 
 namespace csp::sqlite {
 
@@ -43,15 +46,46 @@ public:
         throw std::runtime_error("sqlite store " + path_ + ": " + what + ": " + sqlite3_errmsg(h_));
     }
     void exec(const char* sql) const {
-        char* err = nullptr;
-        if (sqlite3_exec(h_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-            std::string why = err ? err : sqlite3_errmsg(h_);
-            sqlite3_free(err);
-            throw std::runtime_error("sqlite store " + path_ + ": " + why + " (in: " + std::string(sql).substr(0, 60) + ")");
+        std::string why;
+        if (try_exec(sql, why) != SQLITE_OK) throw_in(sql, why);
+    }
+    /// exec(), tried again while the file is locked in a way SQLite does not
+    /// wait for (SQLITE_BUSY at once, bypassing busy_timeout: switching a
+    /// new file to WAL needs it alone while another process opens it too;
+    /// a connection holding a read lock that wants the write lock; WAL
+    /// recovery), for up to `patience`. Only for a statement outside a
+    /// transaction (a failed try is rolled back).
+    void exec_patiently(const char* sql, std::chrono::milliseconds patience) const {
+        const auto deadline = std::chrono::steady_clock::now() + patience;
+        auto pause = std::chrono::microseconds(200);
+        for (;;) {
+            std::string why;
+            const int rc = try_exec(sql, why);
+            if (rc == SQLITE_OK) return;
+            // Several statements in one call may stop inside the transaction
+            // they began: end it so a try starts clean.
+            if (!sqlite3_get_autocommit(h_)) sqlite3_exec(h_, "ROLLBACK", nullptr, nullptr, nullptr);
+            const bool busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+            if (!busy || std::chrono::steady_clock::now() >= deadline) throw_in(sql, why);
+            std::this_thread::sleep_for(pause);  // a backoff between tries, not a synchronization
+            pause = std::min(pause * 2, std::chrono::microseconds(20000));
         }
     }
 
 private:
+    int try_exec(const char* sql, std::string& why) const {
+        char* err = nullptr;
+        const int rc = sqlite3_exec(h_, sql, nullptr, nullptr, &err);
+        if (rc != SQLITE_OK) {
+            why = err ? err : sqlite3_errmsg(h_);
+            sqlite3_free(err);
+        }
+        return rc;
+    }
+    [[noreturn]] void throw_in(const char* sql, const std::string& why) const {
+        throw std::runtime_error("sqlite store " + path_ + ": " + why + " (in: " + std::string(sql).substr(0, 60) + ")");
+    }
+
     std::string path_;
     sqlite3* h_ = nullptr;
 };

@@ -16,6 +16,11 @@
 // 4. The queue shuts down once: now at once (after cancelling every open
 //    task of the session); graceful only when every task the session
 //    accepted is final, so "finish what is queued" holds for a shared store.
+//    On a shared store another process may run some of them: this one
+//    never gets their events, so while a graceful stop waits it asks the
+//    store (every recheck_pause and more, see recheck_store) about the
+//    accepted tasks it has not seen end, and writes their final events
+//    from the records (invariant 3).
 #include "session.hpp"
 
 #include <algorithm>
@@ -28,6 +33,7 @@
 #include <vector>
 
 #include <chan/select.hpp>
+#include <chan/time.hpp>
 #include <fiber/go.hpp>
 
 #include "protocol.hpp"
@@ -40,6 +46,7 @@ namespace {
 using clock = std::chrono::steady_clock;
 constexpr std::int64_t max_id = std::numeric_limits<std::int64_t>::max();
 constexpr std::size_t max_listed = 100000;
+constexpr auto recheck_pause = std::chrono::milliseconds(50);  // invariant 4
 
 /// What this session knows of a task beyond the store's record.
 struct task_rec {
@@ -116,6 +123,11 @@ public:
                                        [&](std::optional<csp::task_event> e) {
                                            if (e) on_event(*e);
                                            else events_open = false;
+                                       }),
+                        csp::case_recv(recheck_,
+                                       [&](std::optional<csp::time_point>) {
+                                           recheck_ = csp::chan<csp::time_point>::nil();
+                                           recheck_store();
                                        }),
                         csp::case_recv(broken, [&](std::optional<csp::unit>) {
                             // Nobody hears us any more: stop reading, cancel everything.
@@ -366,7 +378,26 @@ private:
 
     void maybe_finish_graceful() {
         if (stop_ != stopping::graceful || queue_stopping_) return;
-        if (open_accepted_ == 0) stop_queue(csp::stop_mode::graceful);
+        if (open_accepted_ == 0) return stop_queue(csp::stop_mode::graceful);
+        if (!recheck_armed_) {  // invariant 4: ask the store again later
+            recheck_armed_ = true;
+            recheck_ = csp::after(recheck_pause + 4 * last_recheck_);
+        }
+    }
+
+    /// Invariant 4: final events, from the store, of accepted tasks that
+    /// another process ran. A task running on this process's worker is
+    /// left to its event. The pause grows with the time a pass takes, so
+    /// many open tasks do not keep the session busy asking.
+    void recheck_store() {
+        recheck_armed_ = false;
+        const auto start = clock::now();
+        for (auto& [id, t] : tasks_) {
+            if (!t.accepted || t.final_written || (t.seen == csp::job_state::running && t.worker != 0)) continue;
+            if (auto r = q_.status(id); r && csp::is_final(r->state)) out_.send(to_line(final_event_json(id, t, *r)));
+        }
+        last_recheck_ = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start);
+        maybe_finish_graceful();
     }
 
     void stop_queue(csp::stop_mode m) {
@@ -461,6 +492,9 @@ private:
     std::size_t open_accepted_ = 0;  // accepted here, final event not written yet
     stopping stop_ = stopping::no;
     bool queue_stopping_ = false;
+    csp::recv_chan<csp::time_point> recheck_ = csp::chan<csp::time_point>::nil();  // invariant 4: the next look at the store
+    bool recheck_armed_ = false;
+    std::chrono::milliseconds last_recheck_{0};  // how long the last look took
     std::vector<csp::chan<csp::unit>> stoppers_;  // each closed when its q.shutdown() returned
 };
 

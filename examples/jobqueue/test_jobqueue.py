@@ -412,6 +412,40 @@ def test_shutdown_graceful():
         check(jq.wait_final(t)["state"] == "succeeded", "task %d after graceful shutdown" % t)
 
 
+def test_shared_store_graceful():
+    """Two programs on one SQLite file, only one running tasks: a graceful
+    shutdown of the other (the submitter) returns once every task it
+    accepted is final in the store, though it saw none of them end."""
+    if STORE != "sqlite":
+        return
+    STARTED[0] += 1
+    store = ["--store", "sqlite:" + os.path.join(TMP, "shared%d.db" % STARTED[0])]
+    runner = JobQueue("--workers", "2", *store)
+    sub = JobQueue("--workers", "1", *store)
+    sub.ok({"op": "quit_worker", "worker_id": 1})
+    ids = [sub.ok({"op": "submit", "task": "sleep", "args": {"ms": 20}})["task_id"] for _ in range(6)]
+    ids.append(sub.ok({"op": "submit", "task": "echo", "delay_ms": 100})["task_id"])  # scheduled first
+    # The runner reports the tasks it runs, whoever submitted them. The
+    # submitter's queue may hold one it claimed for the worker that quit
+    # (its lent worker runs that one at the shutdown); the runner the rest.
+    deadline = time.monotonic() + WAIT
+    ran = lambda: {e["task_id"] for e in runner.events if e.get("task_id") in ids and e["state"] in FINAL}
+    while len(ran()) < len(ids) - 1:
+        check(time.monotonic() < deadline, "the runner ended only %s of %s within %ss; submitter:\n%s"
+              % (sorted(ran()), ids, WAIT, sub.tail()))
+        time.sleep(0.01)  # polling another program's output, bounded by the deadline
+    sub.ok({"op": "shutdown"})
+    sub.finish()  # every accepted task: exactly one final event, written from the store
+    for t in ids:
+        check(sub.wait_final(t)["state"] == "succeeded", "task %d in the submitter" % t)
+    runner.p.stdin.close()
+    try:
+        rc = runner.p.wait(WAIT)
+    except subprocess.TimeoutExpired:
+        raise Failure("the runner did not exit; output:\n%s" % runner.tail())
+    check(rc == 0, "runner exit status %s" % rc)
+
+
 def test_end_of_input():
     """End of input is a graceful shutdown."""
     jq = JobQueue()
@@ -620,7 +654,7 @@ def test_fuzz():
 
 
 TESTS = [test_session, test_priority, test_cancel, test_timeout, test_retries, test_shutdown_graceful,
-         test_end_of_input, test_shutdown_now, test_graceful_then_now, test_hostile, test_closed_stdout, test_stdout_closed_while_idle, test_fuzz]
+         test_shared_store_graceful, test_end_of_input, test_shutdown_now, test_graceful_then_now, test_hostile, test_closed_stdout, test_stdout_closed_while_idle, test_fuzz]
 
 
 def main():

@@ -238,6 +238,37 @@ TEST_P(BackendContract, CompleteStoresTheOutcomeOnce) {
     EXPECT_EQ(record(*b, ok).state, job_state::succeeded);
 }
 
+// complete_many: several outcomes at once (a backend may store them in one
+// transaction or round trip), answered in order, each as complete() would.
+TEST_P(BackendContract, CompleteManyStoresEachOutcomeAndAnswersInOrder) {
+    auto b = open();
+    auto retried = spec("flaky");
+    retried.max_attempts = 2;
+    b->enqueue(spec("a"));
+    b->enqueue(spec("b"));
+    b->enqueue(retried);
+    auto cs = b->claim(3, 0ms);
+    ASSERT_EQ(cs.size(), 3u);
+    csp::claimed_task stale = cs[1];
+    stale.receipt += "-not-this-delivery";
+    const auto retry_at = csp::wall_clock::now() + 50ms;
+    const std::vector<std::pair<csp::claimed_task, csp::task_outcome>> batch = {
+        {cs[0], succeeded("1")}, {stale, succeeded("stale")}, {cs[2], failed("again", retry_at)}};
+    EXPECT_EQ(b->complete_many(batch), (std::vector<bool>{true, false, true}));
+    EXPECT_EQ(record(*b, cs[0].id).state, job_state::succeeded);
+    EXPECT_EQ(record(*b, cs[0].id).result, "1");
+    EXPECT_EQ(record(*b, cs[1].id).state, job_state::running) << "a refused outcome changes nothing";
+    EXPECT_EQ(record(*b, cs[2].id).state, job_state::retrying);
+    EXPECT_TRUE(b->complete_many({}).empty());
+    // The refused one is still its delivery's to complete; the retry comes back.
+    EXPECT_EQ(b->complete_many({{cs[1], failed("x")}}), std::vector<bool>{true});
+    auto again = claim_one(*b);
+    EXPECT_EQ(again.id, cs[2].id);
+    EXPECT_EQ(again.attempt, 2u);
+    EXPECT_EQ(b->complete_many({{again, succeeded()}, {cs[0], failed("late")}}), (std::vector<bool>{true, false}));
+    EXPECT_EQ(record(*b, cs[0].id).state, job_state::succeeded);
+}
+
 TEST_P(BackendContract, TimedOutAndCancelledOutcomesAreStored) {
     auto b = open();
     b->enqueue(spec("a"));
@@ -270,7 +301,9 @@ TEST_P(BackendContract, RetryAtMakesItRetryingThenClaimableWithTheNextAttempt) {
     EXPECT_EQ(r.error, "first");
     // A claim that ended before retry_at began before it too: it must not see the task.
     auto early = b->claim(1, 0ms);
-    if (csp::wall_clock::now() < retry_at) EXPECT_TRUE(early.empty()) << "claimed before its retry time";
+    if (csp::wall_clock::now() < retry_at) {
+        EXPECT_TRUE(early.empty()) << "claimed before its retry time";
+    }
     if (!early.empty()) GTEST_SKIP() << "this thread stalled past the retry time";
     auto c2 = claim_one(*b);
     EXPECT_EQ(c2.id, id);
@@ -288,7 +321,9 @@ TEST_P(BackendContract, ScheduledTasksWaitForTheirTime) {
     auto id = b->enqueue(t).id;
     EXPECT_EQ(record(*b, id).state, job_state::scheduled);
     auto early = b->claim(1, 0ms);
-    if (csp::wall_clock::now() < t.not_before) EXPECT_TRUE(early.empty()) << "claimed before its time";
+    if (csp::wall_clock::now() < t.not_before) {
+        EXPECT_TRUE(early.empty()) << "claimed before its time";
+    }
     if (!early.empty()) GTEST_SKIP() << "this thread stalled past the task's time";
     auto c = claim_one(*b);
     EXPECT_EQ(c.id, id);

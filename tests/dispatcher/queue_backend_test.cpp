@@ -3,8 +3,12 @@
 // processes) on one file, and damaged rows in the table.
 #include <sqlite3.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
+#include <thread>
 
 #include "backend_contract.hpp"
 
@@ -101,6 +105,104 @@ TEST(SqliteBackend, AFileThatIsNoDatabaseIsAClearError) {
     } catch (const std::runtime_error& e) {
         EXPECT_NE(std::string(e.what()).find(f.path), std::string::npos) << e.what();
     }
+}
+
+// Several processes opening one fresh file at once: switching it to WAL
+// needs it alone for a moment and SQLite answers "database is locked" at
+// once instead of waiting (seen with jobqueue processes started together).
+// Every opening must wait its turn. Children are forked before any opens
+// and released together by closing a pipe.
+TEST(SqliteBackend, ProcessesOpeningOneFreshFileAtOnceAllSucceed) {
+    constexpr int rounds = 40, procs = 6;
+    int failures = 0;
+    std::string why;
+    for (int round = 0; round < rounds; ++round) {
+        sqlite_file f;
+        int go[2], report[2];
+        ASSERT_EQ(pipe(go), 0);
+        ASSERT_EQ(pipe(report), 0);
+        std::vector<pid_t> kids;
+        for (int i = 0; i < procs; ++i) {
+            const pid_t pid = fork();
+            ASSERT_GE(pid, 0);
+            if (pid == 0) {
+                close(go[1]);
+                close(report[0]);
+                char c;
+                (void)!read(go[0], &c, 1);  // returns at EOF: every child starts now
+                try {
+                    auto b = csp::make_sqlite_backend(f.path);
+                    b->enqueue(contract::spec("echo"));
+                    _exit(0);
+                } catch (const std::exception& e) {
+                    const std::string msg = std::string(e.what()) + "\n";
+                    (void)!write(report[1], msg.data(), msg.size());
+                    _exit(1);
+                }
+            }
+            kids.push_back(pid);
+        }
+        close(go[0]);
+        close(report[1]);
+        close(go[1]);  // go
+        char buf[512];
+        for (ssize_t n; (n = read(report[0], buf, sizeof buf)) > 0;) why.append(buf, static_cast<std::size_t>(n));
+        close(report[0]);
+        for (pid_t pid : kids) {
+            int status = 0;
+            ASSERT_EQ(waitpid(pid, &status, 0), pid);
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ++failures;
+        }
+        auto b = csp::make_sqlite_backend(f.path);
+        EXPECT_EQ(b->stats().queued, static_cast<std::uint64_t>(procs - failures)) << "round " << round;
+    }
+    EXPECT_EQ(failures, 0) << "of " << rounds * procs << " openings; first errors:\n" << why.substr(0, 2000);
+}
+
+// complete_many stores a batch in one transaction (one commit, one fsync
+// with synchronous=FULL): the WAL holds one commit's frames, where a commit
+// per outcome appends at least a frame each.
+TEST(SqliteBackend, CompleteManyIsOneCommit) {
+    sqlite_file f;
+    csp::backend_options o;
+    o.sqlite_full_sync = true;
+    auto b = csp::make_sqlite_backend(f.path, o);
+    constexpr std::size_t n = 40;
+    for (std::size_t i = 0; i < n; ++i) b->enqueue(contract::spec("echo"));
+    auto cs = b->claim(n, 0ms);
+    ASSERT_EQ(cs.size(), n);
+    std::vector<std::pair<csp::claimed_task, csp::task_outcome>> done;
+    for (const auto& c : cs) done.emplace_back(c, contract::succeeded());
+    done[3].first.receipt = "not-ours";  // refused, in its place
+    f.exec("PRAGMA wal_checkpoint(TRUNCATE)");  // the WAL starts empty
+    const auto accepted = b->complete_many(done);
+    ASSERT_EQ(accepted.size(), n);
+    for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(accepted[i], i != 3) << i;
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(f.path.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* s = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(PASSIVE)", -1, &s, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(s), SQLITE_ROW);
+    const int frames = sqlite3_column_int(s, 1);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    EXPECT_LT(frames, static_cast<int>(n / 2)) << "WAL frames after one complete_many of " << n;
+    EXPECT_EQ(b->stats().succeeded, n - 1);
+    EXPECT_EQ(b->stats().running, 1u);
+}
+
+// A claim waiting in one process sees a task another connection (another
+// process) commits (invariant 7: PRAGMA data_version).
+TEST(SqliteBackend, AWaitingClaimSeesAnotherConnectionsTask) {
+    sqlite_file f;
+    auto waiter = csp::make_sqlite_backend(f.path);
+    auto other = csp::make_sqlite_backend(f.path);
+    std::thread submit([&] { other->enqueue(contract::spec("echo")); });
+    std::vector<csp::claimed_task> got;
+    for (int i = 0; i < 100 && got.empty(); ++i) got = waiter->claim(1, 100ms);
+    submit.join();
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].type, "echo");
 }
 
 TEST(OpenBackend, UnknownSchemesAreRefused) {
