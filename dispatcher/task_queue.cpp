@@ -9,10 +9,10 @@
 //    and takes one per quit or dead worker. So the pump never claims more
 //    than the workers can start (backpressure), and a claimed task waits
 //    for a worker only while one is being replaced.
-// 3. A final event goes out only after complete() returned: a status query
+// 3. A final event goes out only after complete_many() returned: a status query
 //    after the event sees the stored outcome.
 // 4. Backend calls: the pump thread calls claim(), the store thread
-//    complete() (plain threads of the queue's own); every other call is
+//    complete_many() (plain threads of the queue's own); every other call is
 //    made through csp::blocking, which runs it inline on a plain thread and
 //    on the blocking pool from a goroutine.
 // 5. Stop: the pump ends (interrupt() ends its wait; it closes `claimed` as
@@ -169,9 +169,12 @@ struct task_queue::state {
         claimed.close();
     }
 
-    // The store thread: stores outcomes in the order they come, one after
-    // the other (a thread of its own: no hand-off to the blocking pool per
-    // task), and reports each on `finished`.
+    // The store thread: hands its whole backlog to complete_many() at once
+    // (one round trip / transaction for all: the backend's group commit),
+    // then reports each outcome on `finished`, in order. A thread of its
+    // own: no hand-off to the blocking pool per outcome. Invariant 3 holds
+    // per outcome: its report (and so its final event) follows the call
+    // that stored it.
     void to_store(stored&& f) {
         {
             std::lock_guard lk(store_mu);  // held for a push only: never across a store call
@@ -181,22 +184,38 @@ struct task_queue::state {
     }
 
     void run_store() {
+        std::vector<stored> batch;
+        std::vector<std::pair<claimed_task, task_outcome>> calls;
         std::unique_lock lk(store_mu);
         for (;;) {
             store_cv.wait(lk, [&] { return store_stop || !outcomes.empty(); });
             if (outcomes.empty()) return;  // stopping, nothing left
-            std::deque<stored> batch;
-            batch.swap(outcomes);
+            batch.clear();
+            batch.reserve(outcomes.size());
+            for (stored& f : outcomes) batch.push_back(std::move(f));
+            outcomes.clear();
             lk.unlock();
-            for (stored& f : batch) {
-                try {
-                    f.accepted = backend->complete(f.task, f.outcome);
-                } catch (const std::exception& e) {
-                    // The store failed: the lease lapses and the task is
-                    // delivered again (at least once).
-                    f.accepted = false;
-                    f.outcome.error = std::string("the store failed to record the outcome: ") + e.what();
-                }
+            calls.clear();
+            calls.reserve(batch.size());
+            // Why move: the outcome's result/error go back on `finished`
+            // from `calls` (the store call only reads them).
+            for (stored& f : batch) calls.emplace_back(std::move(f.task), std::move(f.outcome));
+            std::vector<bool> accepted;
+            std::string failed;
+            try {
+                accepted = backend->complete_many(calls);
+                if (accepted.size() != calls.size()) throw std::runtime_error("complete_many: wrong number of answers");
+            } catch (const std::exception& e) {
+                // The store failed: the leases lapse and the tasks are
+                // delivered again (at least once).
+                failed = std::string("the store failed to record the outcome: ") + e.what();
+            }
+            for (std::size_t i = 0; i < batch.size(); ++i) {
+                stored& f = batch[i];
+                f.task = std::move(calls[i].first);
+                f.outcome = std::move(calls[i].second);
+                f.accepted = failed.empty() && accepted[i];
+                if (!failed.empty()) f.outcome.error = failed;
                 finished.send(std::move(f));
             }
             lk.lock();
