@@ -5,12 +5,16 @@
 //    coordinator goroutine; nothing else reads or writes it.
 // 2. Credit: `credit` counts worker slots not yet reserved. The pump
 //    reserves all of it before a claim and gives back what it did not get;
-//    the coordinator adds one per started worker and per stored outcome,
-//    and takes one per quit or dead worker. So the pump never claims more
-//    than the workers can start (backpressure), and a claimed task waits
+//    the coordinator adds one per started worker and per finished
+//    delivery, and takes one per quit or dead worker. A finished delivery's
+//    credit goes back at once while at most `workers` outcomes wait for the
+//    store (its worker is free: the next claim overlaps the store's round
+//    trip), otherwise once its outcome is stored. So the pump never claims
+//    more than the workers can start (backpressure), the deliveries this
+//    process holds stay below twice the workers, and a claimed task waits
 //    for a worker only while one is being replaced.
-// 3. A final event goes out only after complete_many() returned: a status query
-//    after the event sees the stored outcome.
+// 3. A final event goes out only after complete_many() returned: a status
+//    query after the event sees the stored outcome.
 // 4. Backend calls: the pump thread calls claim(), the store thread
 //    complete_many() (plain threads of the queue's own); every other call is
 //    made through csp::blocking, which runs it inline on a plain thread and
@@ -54,6 +58,7 @@ struct stored {
     task_outcome outcome;
     worker_id worker = 0;
     bool accepted = true;
+    bool credit_back = false;  // its worker slot's credit went back when it finished (invariant 2)
 };
 
 enum class control_kind : unsigned char { stop_graceful, stop_now, events_on };
@@ -64,8 +69,8 @@ struct task_queue::state {
     explicit state(task_queue_options&& o)
         : opt(std::move(o)),
           backend(opt.backend ? std::move(opt.backend) : make_memory_backend()),
-          handlers(opt.handlers.begin(), opt.handlers.end()),
-          d(dispatcher_options{.workers = 0, .events_from_start = true}) {}
+          d(dispatcher_options{.workers = 0, .events_from_start = true}),
+          handlers(opt.handlers.begin(), opt.handlers.end()) {}
 
     task_queue_options opt;
     std::unique_ptr<queue_backend> backend;
@@ -352,9 +357,15 @@ private:
         te.worker = e.worker;
         te.error = e.error;
         switch (e.what) {
-            case dispatcher_event::kind::worker_started: s_->add_credit(1); return emit(std::move(te));
+            case dispatcher_event::kind::worker_started:
+                ++workers_;
+                s_->add_credit(1);
+                return emit(std::move(te));
             case dispatcher_event::kind::worker_quit:
-            case dispatcher_event::kind::worker_died: s_->add_credit(-1); return emit(std::move(te));
+            case dispatcher_event::kind::worker_died:
+                --workers_;
+                s_->add_credit(-1);
+                return emit(std::move(te));
             case dispatcher_event::kind::supervisor_gave_up: return emit(std::move(te));
             case dispatcher_event::kind::job: break;
         }
@@ -394,7 +405,10 @@ private:
         ++completing_;
         ++completing_ids_[t.id];
         storing_.emplace(t.id, t);  // heartbeated until stored: its lease must hold meanwhile
-        s_->to_store(stored{t, std::move(o), w, false});
+        // Invariant 2: its worker is free now; a bounded backlog of the store.
+        const bool credit_back = completing_ <= std::max<std::size_t>(workers_, 1);
+        if (credit_back) s_->add_credit(1);
+        s_->to_store(stored{t, std::move(o), w, false, credit_back});
     }
 
     void on_stored(stored&& f) {
@@ -406,7 +420,7 @@ private:
                 storing_.erase(b);
                 break;
             }
-        s_->add_credit(1);
+        if (!f.credit_back) s_->add_credit(1);
         if (!f.accepted) {
             ++s_->n_refused;  // its lease was lost: the delivery that took it over reports
         } else {
@@ -499,6 +513,7 @@ private:
     std::unordered_multimap<task_id, claimed_task> storing_;  // those outcomes' deliveries (heartbeated)
     std::deque<task_event> pending_;
     std::size_t completing_ = 0;
+    std::size_t workers_ = 0;  // started and not quit or dead (invariant 2's bound)
     bool heartbeat_busy_ = false;
     std::optional<control_kind> stop_;
     bool dispatcher_stopping_ = false;
