@@ -11,7 +11,10 @@ both sides alternately, `reps` times, and keeps the medians:
   redis_1proc, redis_2proc   jobs/s: N no-op jobs enqueued first, then one
                              or two worker processes of concurrency C run
                              them; N / (last completion - first worker ready)
-  redis_1proc_task_queue     the same through csp::task_queue (ours only)
+  redis_1proc_task_queue,    the same through csp::task_queue (the full
+  redis_2proc_task_queue     stack users run: pump, dispatcher, store
+                             thread), beside the same repetition's BullMQ
+                             figure of redis_1proc / redis_2proc
   sqlite_normal, sqlite_full jobs/s, ours only (synchronous=NORMAL / FULL,
                              one process, a file in a temporary directory on
                              disk; fewer jobs for FULL: one fsync per commit)
@@ -87,11 +90,10 @@ class Ours:
         work = [self.exe, "work", "--url", url, "--concurrency", str(CONCURRENCY), "--total", str(jobs), "--sync", sync]
         return _throughput(_parallel([work] * procs, self.timeout), jobs)
 
-    def task_queue_jobs_per_s(self, url, jobs):
+    def task_queue_jobs_per_s(self, url, jobs, procs):
         _run([self.exe, "enqueue", "--url", url, "--jobs", str(jobs)], self.timeout)
-        out = _run([self.exe, "task_queue", "--url", url, "--concurrency", str(CONCURRENCY), "--total", str(jobs)],
-                   self.timeout)
-        return _throughput([out], jobs)
+        work = [self.exe, "task_queue", "--url", url, "--concurrency", str(CONCURRENCY), "--total", str(jobs)]
+        return _throughput(_parallel([work] * procs, self.timeout), jobs)
 
     def latency(self, url, jobs, rate, sync="normal"):
         out = _run([self.exe, "latency", "--url", url, "--concurrency", str(CONCURRENCY), "--jobs", str(jobs),
@@ -171,15 +173,13 @@ def run(build, reps, scale, timeout, log):
         for rep in range(reps):
             log(f"queues: repetition {rep + 1} of {reps}")
             for procs in (1, 2):
-                row = f"redis_{procs}proc_jobs_per_s"
-                sides = [("cspfiber", lambda: ours.jobs_per_s(url(fresh("q")), jobs, procs))]
+                row, tq_row = f"redis_{procs}proc_jobs_per_s", f"redis_{procs}proc_task_queue_jobs_per_s"
+                sides = [(row, "cspfiber", lambda: ours.jobs_per_s(url(fresh("q")), jobs, procs)),
+                         (tq_row, "cspfiber", lambda: ours.task_queue_jobs_per_s(url(fresh("t")), jobs, procs))]
                 if bull_ok:
-                    sides.append(("bullmq", lambda: bull.jobs_per_s(fresh("b"), jobs, procs)))
-                for side, f in (sides if rep % 2 == 0 else sides[::-1]):
-                    measure(row, side, jobs, f)
-            tq_jobs = max(1000, int(20000 * scale))
-            measure("redis_1proc_task_queue_jobs_per_s", "cspfiber", tq_jobs,
-                    lambda: ours.task_queue_jobs_per_s(url(fresh("t")), tq_jobs))
+                    sides.append((row, "bullmq", lambda: bull.jobs_per_s(fresh("b"), jobs, procs)))
+                for r_, side, f in (sides if rep % 2 == 0 else sides[::-1]):
+                    measure(r_, side, jobs, f)
             lat = ("redis_latency_p50_us", "redis_latency_p99_us")
             measure(lat, "cspfiber", lat_jobs, lambda: ours.latency(url(fresh("l")), lat_jobs, rate))
             if bull_ok:
@@ -194,7 +194,10 @@ def run(build, reps, scale, timeout, log):
     lines = ["row,jobs,cspfiber,bullmq,ratio"]
     for row, sides in results.items():
         c = statistics.median(sides["cspfiber"]) if sides.get("cspfiber") else None
-        b = statistics.median(sides["bullmq"]) if sides.get("bullmq") else None
+        # A task_queue row is compared with BullMQ's figure of the same
+        # process count (measured once, in the same repetitions).
+        bull_sides = results.get(row.replace("_task_queue", ""), {}) if "_task_queue" in row else sides
+        b = statistics.median(bull_sides["bullmq"]) if bull_sides.get("bullmq") else None
         for side, vals in sides.items():
             log(f"{row:<30} {side:<8} median {statistics.median(vals):10.0f}  (runs: {' '.join(f'{v:.0f}' for v in vals)})")
         ratio = f"{c / b:.2f}" if c is not None and b else ""

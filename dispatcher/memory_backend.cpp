@@ -82,24 +82,16 @@ public:
 
     bool complete(const claimed_task& t, const task_outcome& o) override {
         std::lock_guard lk(mu_);
-        entry* e = current(t);
-        if (!e) return false;
-        const auto now = wall_clock::now();
-        task_record& r = e->rec;
-        r.owner.clear();
-        const detail::stored_outcome to = detail::outcome_to_store(o, r.cancel_requested, r.attempts, r.max_attempts);
-        if (to.retry) {
-            leases_.erase({e->lease_until, r.id});
-            r.state = job_state::retrying;
-            r.error = o.error;
-            r.not_before = *o.retry_at;
-            waiting_.insert({r.not_before, r.id});
-            e->receipt = 0;
-            cv_.notify_all();
-            return true;
-        }
-        finish(*e, to.state, o.result, to.state == job_state::succeeded ? std::string() : o.error, now);
-        return true;
+        return complete_locked(t, o);
+    }
+
+    // One lock for the whole batch.
+    std::vector<bool> complete_many(const std::vector<std::pair<claimed_task, task_outcome>>& done) override {
+        std::vector<bool> accepted;
+        accepted.reserve(done.size());
+        std::lock_guard lk(mu_);
+        for (const auto& [t, o] : done) accepted.push_back(complete_locked(t, o));
+        return accepted;
     }
 
     std::vector<task_id> heartbeat(const std::vector<claimed_task>& running) override {
@@ -169,6 +161,28 @@ public:
     }
 
 private:
+    // complete() with mu_ held.
+    bool complete_locked(const claimed_task& t, const task_outcome& o) {
+        entry* e = current(t);
+        if (!e) return false;
+        const auto now = wall_clock::now();
+        task_record& r = e->rec;
+        r.owner.clear();
+        const detail::stored_outcome to = detail::outcome_to_store(o, r.cancel_requested, r.attempts, r.max_attempts);
+        if (to.retry) {
+            leases_.erase({e->lease_until, r.id});
+            r.state = job_state::retrying;
+            r.error = o.error;
+            r.not_before = *o.retry_at;
+            waiting_.insert({r.not_before, r.id});
+            e->receipt = 0;
+            cv_.notify_all();
+            return true;
+        }
+        finish(*e, to.state, o.result, to.state == job_state::succeeded ? std::string() : o.error, now);
+        return true;
+    }
+
     struct entry {
         task_record rec;
         std::string unique_key;

@@ -130,32 +130,26 @@ public:
     // outcome waiting then; the others wait for its answer. One outcome
     // alone goes at once.
     bool complete(const claimed_task& t, const task_outcome& o) override {
-        if (!is_final(o.state)) throw std::invalid_argument("complete: not a final state");
-        completion c;
-        c.args = {std::to_string(t.id), t.receipt, to_string(o.state), o.result, o.error,
-                  o.retry_at ? ms_text(detail::to_ms_ceil(*o.retry_at)) : std::string()};
-        std::unique_lock lk(complete_m_);
-        waiting_.push_back(&c);
-        while (!c.done) {
-            if (completing_) {
-                complete_cv_.wait(lk);
-                continue;
-            }
-            completing_ = true;
-            std::vector<completion*> batch;
-            while (!waiting_.empty() && batch.size() < max_batch) {
-                batch.push_back(waiting_.front());
-                waiting_.pop_front();
-            }
-            lk.unlock();
-            send_completions(batch);
-            lk.lock();
-            for (auto* b : batch) b->done = true;
-            completing_ = false;
-            complete_cv_.notify_all();
+        std::vector<completion> mine(1);
+        mine[0].args = completion_args(t, o);
+        commit(mine);
+        if (mine[0].error) std::rethrow_exception(mine[0].error);
+        return mine[0].stored;
+    }
+
+    // The same group commit for a whole batch: one script call per 256.
+    // If a call fails, its error is thrown (after every call was made).
+    std::vector<bool> complete_many(const std::vector<std::pair<claimed_task, task_outcome>>& done) override {
+        std::vector<completion> mine(done.size());
+        for (std::size_t i = 0; i < done.size(); ++i) mine[i].args = completion_args(done[i].first, done[i].second);
+        commit(mine);
+        std::vector<bool> accepted;
+        accepted.reserve(mine.size());
+        for (const completion& c : mine) {
+            if (c.error) std::rethrow_exception(c.error);
+            accepted.push_back(c.stored);
         }
-        if (c.error) std::rethrow_exception(c.error);
-        return c.stored;
+        return accepted;
     }
 
     std::vector<task_id> heartbeat(const std::vector<claimed_task>& running) override {
@@ -323,6 +317,39 @@ private:
         bool done = false, stored = false;
         std::exception_ptr error;
     };
+
+    static std::vector<std::string> completion_args(const claimed_task& t, const task_outcome& o) {
+        if (!is_final(o.state)) throw std::invalid_argument("complete: not a final state");
+        return {std::to_string(t.id), t.receipt, to_string(o.state), o.result, o.error,
+                o.retry_at ? ms_text(detail::to_ms_ceil(*o.retry_at)) : std::string()};
+    }
+
+    // Queues `mine` for the group commit and returns once each is done.
+    // Why the last one tells: batches leave waiting_ from the front, one
+    // call at a time, so when the last of `mine` is done, all of it is.
+    void commit(std::vector<completion>& mine) {
+        if (mine.empty()) return;
+        std::unique_lock lk(complete_m_);
+        for (completion& c : mine) waiting_.push_back(&c);
+        while (!mine.back().done) {
+            if (completing_) {
+                complete_cv_.wait(lk);
+                continue;
+            }
+            completing_ = true;
+            std::vector<completion*> batch;
+            while (!waiting_.empty() && batch.size() < max_batch) {
+                batch.push_back(waiting_.front());
+                waiting_.pop_front();
+            }
+            lk.unlock();
+            send_completions(batch);
+            lk.lock();
+            for (auto* b : batch) b->done = true;
+            completing_ = false;
+            complete_cv_.notify_all();
+        }
+    }
 
     // One complete script call for a batch; each gets its answer or the error.
     void send_completions(const std::vector<completion*>& batch) {

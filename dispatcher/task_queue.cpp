@@ -5,14 +5,18 @@
 //    coordinator goroutine; nothing else reads or writes it.
 // 2. Credit: `credit` counts worker slots not yet reserved. The pump
 //    reserves all of it before a claim and gives back what it did not get;
-//    the coordinator adds one per started worker and per stored outcome,
-//    and takes one per quit or dead worker. So the pump never claims more
-//    than the workers can start (backpressure), and a claimed task waits
+//    the coordinator adds one per started worker and per finished
+//    delivery, and takes one per quit or dead worker. A finished delivery's
+//    credit goes back at once while at most `workers` outcomes wait for the
+//    store (its worker is free: the next claim overlaps the store's round
+//    trip), otherwise once its outcome is stored. So the pump never claims
+//    more than the workers can start (backpressure), the deliveries this
+//    process holds stay below twice the workers, and a claimed task waits
 //    for a worker only while one is being replaced.
-// 3. A final event goes out only after complete() returned: a status query
-//    after the event sees the stored outcome.
+// 3. A final event goes out only after complete_many() returned: a status
+//    query after the event sees the stored outcome.
 // 4. Backend calls: the pump thread calls claim(), the store thread
-//    complete() (plain threads of the queue's own); every other call is
+//    complete_many() (plain threads of the queue's own); every other call is
 //    made through csp::blocking, which runs it inline on a plain thread and
 //    on the blocking pool from a goroutine.
 // 5. Stop: the pump ends (interrupt() ends its wait; it closes `claimed` as
@@ -54,6 +58,7 @@ struct stored {
     task_outcome outcome;
     worker_id worker = 0;
     bool accepted = true;
+    bool credit_back = false;  // its worker slot's credit went back when it finished (invariant 2)
 };
 
 enum class control_kind : unsigned char { stop_graceful, stop_now, events_on };
@@ -64,8 +69,8 @@ struct task_queue::state {
     explicit state(task_queue_options&& o)
         : opt(std::move(o)),
           backend(opt.backend ? std::move(opt.backend) : make_memory_backend()),
-          handlers(opt.handlers.begin(), opt.handlers.end()),
-          d(dispatcher_options{.workers = 0, .events_from_start = true}) {}
+          d(dispatcher_options{.workers = 0, .events_from_start = true}),
+          handlers(opt.handlers.begin(), opt.handlers.end()) {}
 
     task_queue_options opt;
     std::unique_ptr<queue_backend> backend;
@@ -169,9 +174,12 @@ struct task_queue::state {
         claimed.close();
     }
 
-    // The store thread: stores outcomes in the order they come, one after
-    // the other (a thread of its own: no hand-off to the blocking pool per
-    // task), and reports each on `finished`.
+    // The store thread: hands its whole backlog to complete_many() at once
+    // (one round trip / transaction for all: the backend's group commit),
+    // then reports each outcome on `finished`, in order. A thread of its
+    // own: no hand-off to the blocking pool per outcome. Invariant 3 holds
+    // per outcome: its report (and so its final event) follows the call
+    // that stored it.
     void to_store(stored&& f) {
         {
             std::lock_guard lk(store_mu);  // held for a push only: never across a store call
@@ -181,22 +189,38 @@ struct task_queue::state {
     }
 
     void run_store() {
+        std::vector<stored> batch;
+        std::vector<std::pair<claimed_task, task_outcome>> calls;
         std::unique_lock lk(store_mu);
         for (;;) {
             store_cv.wait(lk, [&] { return store_stop || !outcomes.empty(); });
             if (outcomes.empty()) return;  // stopping, nothing left
-            std::deque<stored> batch;
-            batch.swap(outcomes);
+            batch.clear();
+            batch.reserve(outcomes.size());
+            for (stored& f : outcomes) batch.push_back(std::move(f));
+            outcomes.clear();
             lk.unlock();
-            for (stored& f : batch) {
-                try {
-                    f.accepted = backend->complete(f.task, f.outcome);
-                } catch (const std::exception& e) {
-                    // The store failed: the lease lapses and the task is
-                    // delivered again (at least once).
-                    f.accepted = false;
-                    f.outcome.error = std::string("the store failed to record the outcome: ") + e.what();
-                }
+            calls.clear();
+            calls.reserve(batch.size());
+            // Why move: the outcome's result/error go back on `finished`
+            // from `calls` (the store call only reads them).
+            for (stored& f : batch) calls.emplace_back(std::move(f.task), std::move(f.outcome));
+            std::vector<bool> accepted;
+            std::string failed;
+            try {
+                accepted = backend->complete_many(calls);
+                if (accepted.size() != calls.size()) throw std::runtime_error("complete_many: wrong number of answers");
+            } catch (const std::exception& e) {
+                // The store failed: the leases lapse and the tasks are
+                // delivered again (at least once).
+                failed = std::string("the store failed to record the outcome: ") + e.what();
+            }
+            for (std::size_t i = 0; i < batch.size(); ++i) {
+                stored& f = batch[i];
+                f.task = std::move(calls[i].first);
+                f.outcome = std::move(calls[i].second);
+                f.accepted = failed.empty() && accepted[i];
+                if (!failed.empty()) f.outcome.error = failed;
                 finished.send(std::move(f));
             }
             lk.lock();
@@ -333,9 +357,15 @@ private:
         te.worker = e.worker;
         te.error = e.error;
         switch (e.what) {
-            case dispatcher_event::kind::worker_started: s_->add_credit(1); return emit(std::move(te));
+            case dispatcher_event::kind::worker_started:
+                ++workers_;
+                s_->add_credit(1);
+                return emit(std::move(te));
             case dispatcher_event::kind::worker_quit:
-            case dispatcher_event::kind::worker_died: s_->add_credit(-1); return emit(std::move(te));
+            case dispatcher_event::kind::worker_died:
+                --workers_;
+                s_->add_credit(-1);
+                return emit(std::move(te));
             case dispatcher_event::kind::supervisor_gave_up: return emit(std::move(te));
             case dispatcher_event::kind::job: break;
         }
@@ -375,7 +405,10 @@ private:
         ++completing_;
         ++completing_ids_[t.id];
         storing_.emplace(t.id, t);  // heartbeated until stored: its lease must hold meanwhile
-        s_->to_store(stored{t, std::move(o), w, false});
+        // Invariant 2: its worker is free now; a bounded backlog of the store.
+        const bool credit_back = completing_ <= std::max<std::size_t>(workers_, 1);
+        if (credit_back) s_->add_credit(1);
+        s_->to_store(stored{t, std::move(o), w, false, credit_back});
     }
 
     void on_stored(stored&& f) {
@@ -387,7 +420,7 @@ private:
                 storing_.erase(b);
                 break;
             }
-        s_->add_credit(1);
+        if (!f.credit_back) s_->add_credit(1);
         if (!f.accepted) {
             ++s_->n_refused;  // its lease was lost: the delivery that took it over reports
         } else {
@@ -480,6 +513,7 @@ private:
     std::unordered_multimap<task_id, claimed_task> storing_;  // those outcomes' deliveries (heartbeated)
     std::deque<task_event> pending_;
     std::size_t completing_ = 0;
+    std::size_t workers_ = 0;  // started and not quit or dead (invariant 2's bound)
     bool heartbeat_busy_ = false;
     std::optional<control_kind> stop_;
     bool dispatcher_stopping_ = false;

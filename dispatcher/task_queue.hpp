@@ -23,8 +23,9 @@
 //   submits each to the dispatcher, turns the dispatcher's events into
 //   task events, heartbeats running deliveries every heartbeat_interval
 //   (cancelling those the store reports), and hands each final verdict to
-//   the store thread, which stores it (complete()) before the final event
-//   goes out. Retries follow the delivery's attempts and `backoff`.
+//   the store thread, which stores it (complete_many(): its whole backlog
+//   in one call) before the final event goes out. Retries follow the
+//   delivery's attempts and `backoff`.
 // - No backend call is ever made on a scheduler thread: the pump and the
 //   store thread are plain threads; every other call goes through
 //   csp::blocking (inline on a plain thread, the blocking pool from a

@@ -139,6 +139,42 @@ TEST(RedisBackend, ConcurrentCompletesEachGetTheirAnswer) {
     for (int i = 0; i < n; i += 37) EXPECT_EQ(b->find(got[i].id)->result, "\"" + std::to_string(got[i].id) + "\"");
 }
 
+// complete_many stores a batch larger than one script call (256) through
+// the same group commit as concurrent complete() calls: answers in order,
+// a refused one (stale receipt) among them, every result stored.
+TEST(RedisBackend, CompleteManyAnswersInOrderAcrossScriptCalls) {
+    auto b = open_redis(shared_redis(), fresh_queue());
+    const std::size_t n = 600;
+    for (std::size_t i = 0; i < n; ++i) b->enqueue(named("m"));
+    std::vector<csp::claimed_task> got;
+    while (got.size() < n) {
+        auto more = b->claim(128, 0ms);
+        ASSERT_FALSE(more.empty());
+        got.insert(got.end(), more.begin(), more.end());
+    }
+    std::vector<std::pair<csp::claimed_task, csp::task_outcome>> batch;
+    for (std::size_t i = 0; i < n; ++i) {
+        csp::claimed_task t = got[i];
+        if (i % 50 == 7) t.receipt = "0-1";  // not this delivery's: refused
+        batch.emplace_back(t, ok("\"" + std::to_string(t.id) + "\""));
+    }
+    // A complete() racing the batch shares its calls and gets its own answer.
+    auto extra = std::async(std::launch::async, [&] { return b->complete(got[1], ok("\"x\"")); });
+    auto accepted = b->complete_many(batch);
+    EXPECT_TRUE(extra.get());
+    ASSERT_EQ(accepted.size(), n);
+    std::size_t refused = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        EXPECT_EQ(accepted[i], i % 50 != 7) << "answer " << i;
+        refused += !accepted[i];
+    }
+    EXPECT_EQ(refused, n / 50);
+    EXPECT_EQ(b->stats().succeeded, n - refused);
+    for (std::size_t i = 0; i < n; i += 41)
+        if (i % 50 != 7 && i != 1) EXPECT_EQ(b->find(got[i].id)->result, "\"" + std::to_string(got[i].id) + "\"");
+    EXPECT_TRUE(b->complete_many({}).empty());
+}
+
 TEST(RedisBackend, HighPriorityFirst) {
     auto b = open_redis(shared_redis(), fresh_queue());
     auto low = named("t");

@@ -4,6 +4,7 @@
 // running tasks, an unknown type, a bad payload, shutdown, and 10,000 tasks
 // that each reach exactly one final state.
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -275,6 +276,78 @@ TEST_P(TaskQueue, ShutdownGracefulLetsRunningTasksFinishNowCancelsThem) {
             EXPECT_EQ(r->state, m == csp::stop_mode::graceful ? job_state::succeeded : job_state::cancelled);
             EXPECT_THROW(q.submit("slow", nullptr), csp::dispatcher_error);
         }
+    });
+}
+
+// Counts the deliveries the task_queue holds (claimed, outcome not yet
+// stored); its store waits until `open_at` are held (or patience ran out).
+class holding_backend final : public csp::queue_backend {
+public:
+    holding_backend(std::unique_ptr<csp::queue_backend> b, long open_at) : b_(std::move(b)), open_at_(open_at) {}
+    csp::enqueue_result enqueue(const csp::task_spec& t) override { return b_->enqueue(t); }
+    std::vector<csp::claimed_task> claim(std::size_t n, std::chrono::milliseconds wait) override {
+        auto got = b_->claim(n, wait);
+        std::lock_guard lk(m_);
+        held_ += static_cast<long>(got.size());
+        max_held_ = std::max(max_held_, held_);
+        cv_.notify_all();
+        return got;
+    }
+    bool complete(const csp::claimed_task& t, const csp::task_outcome& o) override { return complete_many({{t, o}})[0]; }
+    std::vector<bool> complete_many(const std::vector<std::pair<csp::claimed_task, csp::task_outcome>>& d) override {
+        {
+            std::unique_lock lk(m_);
+            if (!cv_.wait_for(lk, patience, [&] { return held_ >= open_at_ || opened_; })) timed_out_ = true;
+            opened_ = true;  // the first store waits for the overlap; the rest go at once
+        }
+        auto r = b_->complete_many(d);
+        std::lock_guard lk(m_);
+        held_ -= static_cast<long>(d.size());
+        return r;
+    }
+    std::vector<csp::task_id> heartbeat(const std::vector<csp::claimed_task>& r) override { return b_->heartbeat(r); }
+    std::optional<csp::task_record> find(csp::task_id id) override { return b_->find(id); }
+    std::vector<csp::task_record> list(std::size_t l, std::optional<job_state> s) override { return b_->list(l, s); }
+    std::optional<csp::cancel_result> cancel(csp::task_id id) override { return b_->cancel(id); }
+    csp::queue_stats stats() override { return b_->stats(); }
+    void interrupt() override { b_->interrupt(); }
+
+    long max_held() {
+        std::lock_guard lk(m_);
+        return max_held_;
+    }
+    bool timed_out() {
+        std::lock_guard lk(m_);
+        return timed_out_;
+    }
+
+private:
+    std::unique_ptr<csp::queue_backend> b_;
+    const long open_at_;
+    std::mutex m_;
+    std::condition_variable cv_;
+    long held_ = 0, max_held_ = 0;
+    bool opened_ = false, timed_out_ = false;
+};
+
+// Invariant 2: a finished task's worker claims again while its outcome is
+// being stored (the claim overlaps the store), but the deliveries held stay
+// within twice the workers even when the store is slow.
+TEST_P(TaskQueue, ClaimsOverlapTheStoreWithinTwiceTheWorkers) {
+    run([&] {
+        const std::size_t workers = 2;
+        const int total = 40;
+        auto o = options(workers);
+        auto* hb = new holding_backend(std::move(o.backend), 2 * static_cast<long>(workers));
+        o.backend.reset(hb);
+        csp::task_queue q(std::move(o));
+        q.handle("n", [](const json& p, const csp::context&) -> json { return p; });
+        std::vector<csp::task_id> ids;
+        for (int i = 0; i < total; ++i) ids.push_back(q.submit("n", i));
+        for (csp::task_id id : ids) EXPECT_EQ(final_record(q, id).state, job_state::succeeded) << "task " << id;
+        q.shutdown();
+        EXPECT_FALSE(hb->timed_out()) << "the store waited in vain for claims to overlap it";
+        EXPECT_LE(hb->max_held(), 2 * static_cast<long>(workers));
     });
 }
 
