@@ -130,8 +130,15 @@ def install_bullmq(log):
     if not npm or not shutil.which("node"):
         raise QueueError("node and npm not found (Debian: apt-get install nodejs npm)")
     log("installing BullMQ into bench/bullmq/node_modules (npm ci)")
+    flags = ["--no-audit", "--no-fund", "--loglevel=error"]
     lock = os.path.exists(os.path.join(BULLMQ_DIR, "package-lock.json"))
-    _run([npm, "ci" if lock else "install", "--no-audit", "--no-fund", "--loglevel=error"], 600, cwd=BULLMQ_DIR)
+    try:
+        _run([npm, "ci" if lock else "install", *flags], 600, cwd=BULLMQ_DIR)
+    except QueueError:
+        # Some npm versions refuse the lock file over optional platform
+        # packages (msgpackr-extract's); install then resolves the same pins.
+        log("npm ci refused the lock file; npm install instead")
+        _run([npm, "install", *flags], 600, cwd=BULLMQ_DIR)
 
 
 def run(build, reps, scale, timeout, log):

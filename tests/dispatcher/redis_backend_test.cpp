@@ -171,7 +171,9 @@ TEST(RedisBackend, CompleteManyAnswersInOrderAcrossScriptCalls) {
     EXPECT_EQ(refused, n / 50);
     EXPECT_EQ(b->stats().succeeded, n - refused);
     for (std::size_t i = 0; i < n; i += 41)
-        if (i % 50 != 7 && i != 1) EXPECT_EQ(b->find(got[i].id)->result, "\"" + std::to_string(got[i].id) + "\"");
+        if (i % 50 != 7 && i != 1) {
+            EXPECT_EQ(b->find(got[i].id)->result, "\"" + std::to_string(got[i].id) + "\"");
+        }
     EXPECT_TRUE(b->complete_many({}).empty());
 }
 
