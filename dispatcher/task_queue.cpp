@@ -270,7 +270,7 @@ public:
         // Invariant 5: the dispatcher's events close last, after the pump
         // ended and every outcome was stored (or, if the dispatcher gave up
         // by itself, the rest is wound up here).
-        while (!devents_.is_nil() || !claimed_.is_nil() || completing_ != 0) {
+        while (!devents_.is_nil() || !claimed_.is_nil() || !storing_.empty()) {
             select(case_recv(claimed_, [this](std::optional<std::vector<delivery>> b) {
                        if (b) on_claimed(std::move(*b));
                        else {
@@ -321,7 +321,7 @@ private:
     void start(delivery&& dl) {
         // The outcome of its previous delivery is being stored: its
         // event (retrying) goes out first, so this one waits for it.
-        if (completing_ids_.count(dl.task.id) != 0) {
+        if (storing_.count(dl.task.id) != 0) {
             held_.emplace(dl.task.id, std::move(dl));
             return;
         }
@@ -402,19 +402,14 @@ private:
 
     // Invariant 3: stored first (by the store thread), then told.
     void complete(const claimed_task& t, task_outcome o, worker_id w) {
-        ++completing_;
-        ++completing_ids_[t.id];
         storing_.emplace(t.id, t);  // heartbeated until stored: its lease must hold meanwhile
         // Invariant 2: its worker is free now; a bounded backlog of the store.
-        const bool credit_back = completing_ <= std::max<std::size_t>(workers_, 1);
+        const bool credit_back = storing_.size() <= std::max<std::size_t>(workers_, 1);
         if (credit_back) s_->add_credit(1);
         s_->to_store(stored{t, std::move(o), w, false, credit_back});
     }
 
     void on_stored(stored&& f) {
-        --completing_;
-        if (auto c = completing_ids_.find(f.task.id); c != completing_ids_.end() && --c->second == 0)
-            completing_ids_.erase(c);
         for (auto [b, e] = storing_.equal_range(f.task.id); b != e; ++b)
             if (b->second.receipt == f.task.receipt) {
                 storing_.erase(b);
@@ -436,7 +431,7 @@ private:
             te.error = std::move(f.outcome.error);
             emit(std::move(te));
         }
-        if (auto h = held_.find(f.task.id); h != held_.end() && completing_ids_.count(f.task.id) == 0) {
+        if (auto h = held_.find(f.task.id); h != held_.end() && storing_.count(f.task.id) == 0) {
             delivery dl = std::move(h->second);
             held_.erase(h);
             start(std::move(dl));
@@ -491,7 +486,7 @@ private:
 
     // Invariant 5.
     void maybe_stop() {
-        if (!stop_ || !claimed_.is_nil() || !by_job_.empty() || completing_ != 0 || dispatcher_stopping_) return;
+        if (!stop_ || !claimed_.is_nil() || !by_job_.empty() || !storing_.empty() || dispatcher_stopping_) return;
         dispatcher_stopping_ = true;
         const stop_mode m = stop_ == control_kind::stop_now ? stop_mode::now : stop_mode::graceful;
         go([s = s_, m] {
@@ -508,11 +503,11 @@ private:
     std::unordered_map<job_id, running> by_job_;
     std::unordered_map<task_id, job_id> by_task_;
     std::unordered_set<task_id> early_cancels_;
-    std::unordered_map<task_id, unsigned> completing_ids_;  // outcomes being stored, by task
-    std::unordered_map<task_id, delivery> held_;            // deliveries waiting for such an outcome
-    std::unordered_multimap<task_id, claimed_task> storing_;  // those outcomes' deliveries (heartbeated)
+    // Deliveries whose outcome waits for the store thread (heartbeated until
+    // stored); a task may be here twice (a stale delivery and a newer one).
+    std::unordered_multimap<task_id, claimed_task> storing_;
+    std::unordered_map<task_id, delivery> held_;  // deliveries waiting for such an outcome of their task
     std::deque<task_event> pending_;
-    std::size_t completing_ = 0;
     std::size_t workers_ = 0;  // started and not quit or dead (invariant 2's bound)
     bool heartbeat_busy_ = false;
     std::optional<control_kind> stop_;
