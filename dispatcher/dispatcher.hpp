@@ -67,9 +67,12 @@
 // 6. Cancelling a running job cancels its context; a job handed to a worker
 //    whose context is already done is not run (it ends cancelled or
 //    timed_out without starting): a job cancelled while queued never runs.
-// 7. The loop takes every submission already in the intake before it
-//    answers a control message: a client that submitted and then asks (a
-//    query, cancel, wait_all) is answered with its job in the table.
+// 7. The loop takes every submission already in the intake, and every
+//    report already on status, before it answers a control message: a
+//    client that submitted and then asks (a query, cancel, wait_all) is
+//    answered with its job in the table, and one that saw its job run (the
+//    worker reports started before it runs the job) is answered with it
+//    running.
 // 8. The loop ends only when a shutdown has begun, the intake is closed and
 //    drained, and every worker has reported quit. So no worker ever sends
 //    to a loop that is gone, and after `stopped` no goroutine of the

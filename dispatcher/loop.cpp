@@ -136,7 +136,7 @@ struct dispatcher_loop {
             auto registered = case_recv(s->workers, [this](std::optional<worker_registration> r) { on_idle(*r); });
             auto reported = case_recv(s->status, [this](std::optional<status_report>&& r) { on_status(std::move(*r)); });
             auto asked = case_recv(s->control, [this](std::optional<control_msg> m) {
-                drain_intake();  // invariant 7
+                take_ready();  // invariant 7: submissions and reports already sent come first
                 std::visit([this](auto& msg) { on(msg); }, *m);
             });
             // The timer and the event cases only when they can fire: a
