@@ -33,6 +33,7 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include <chan/select.hpp>
 #include <chan/time.hpp>
@@ -61,6 +62,10 @@ struct stored {
     bool credit_back = false;  // its worker slot's credit went back when it finished (invariant 2)
 };
 
+// How long the pump waits for a quarter of the workers to be free before
+// it claims for fewer (run_pump).
+constexpr auto claim_gather_wait = std::chrono::microseconds(500);
+
 enum class control_kind : unsigned char { stop_graceful, stop_now, events_on };
 
 }  // namespace
@@ -86,7 +91,7 @@ struct task_queue::state {
     bool pump_stop = false;
 
     chan<std::vector<delivery>> claimed{16};  // pump -> coordinator; closed when the pump ends
-    chan<stored> finished{1024};              // the store thread -> coordinator
+    chan<std::vector<stored>> finished{64};   // the store thread -> coordinator: one batch per store call
     chan<task_id> cancels{1024};              // cancel() and the backend's listener -> coordinator
     chan<std::vector<task_id>> heartbeats{1}; // the heartbeat goroutine -> coordinator
     chan<control_kind> control{16};
@@ -148,6 +153,14 @@ struct task_queue::state {
             {
                 std::unique_lock lk(credit_mu);
                 credit_cv.wait(lk, [&] { return pump_stop || credit > 0; });
+                // Fewer, larger claims: with most workers busy (fewer than a
+                // quarter free), a moment's wait for more free slots turns
+                // several round trips into one (for the store and for us),
+                // and costs nothing while the busy ones are busy. Bounded,
+                // so a free worker beside long tasks idles at most that long.
+                const long gather = std::max(1L, static_cast<long>(opt.workers) / 4);
+                if (credit < gather)
+                    credit_cv.wait_for(lk, claim_gather_wait, [&] { return pump_stop || credit >= gather; });
                 if (pump_stop) break;
                 n = credit;
                 credit = 0;
@@ -176,7 +189,7 @@ struct task_queue::state {
 
     // The store thread: hands its whole backlog to complete_many() at once
     // (one round trip / transaction for all: the backend's group commit),
-    // then reports each outcome on `finished`, in order. A thread of its
+    // then reports the outcomes on `finished`, in order, in one message. A thread of its
     // own: no hand-off to the blocking pool per outcome. Invariant 3 holds
     // per outcome: its report (and so its final event) follows the call
     // that stored it.
@@ -221,8 +234,9 @@ struct task_queue::state {
                 f.outcome = std::move(calls[i].second);
                 f.accepted = failed.empty() && accepted[i];
                 if (!failed.empty()) f.outcome.error = failed;
-                finished.send(std::move(f));
             }
+            // One message per store call: one wake of the coordinator, not one per outcome.
+            finished.send(std::exchange(batch, {}));
             lk.lock();
         }
     }
@@ -283,7 +297,9 @@ public:
                        devents_ = chan<dispatcher_event>::nil();
                        if (stop_ != control_kind::stop_now) on_control(control_kind::stop_now);
                    }),
-                   case_recv(s_->finished, [this](std::optional<stored> f) { on_stored(std::move(*f)); }),
+                   case_recv(s_->finished, [this](std::optional<std::vector<stored>> b) {
+                       for (stored& f : *b) on_stored(std::move(f));
+                   }),
                    case_recv(s_->cancels, [this](std::optional<task_id> id) { on_cancel(*id, true); }),
                    case_recv(s_->heartbeats, [this](std::optional<std::vector<task_id>> ids) {
                        heartbeat_busy_ = false;

@@ -21,12 +21,12 @@
 #include <fiber/internal/exit.hpp>
 
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <mutex>
+#include <thread>
 
 #include <fiber/internal/runtime.hpp>
 
@@ -65,7 +65,9 @@ template <class Done>
 bool wait_until(std::chrono::steady_clock::time_point deadline, Done done) {
     while (!done()) {
         if (std::chrono::steady_clock::now() >= deadline) return false;
-        ::sched_yield();
+        // Why a sleep, not sched_yield: the wait may last the whole grace,
+        // and an exiting process must not take a core from the others.
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
     }
     return true;
 }
@@ -83,7 +85,8 @@ void stop_all() noexcept {
     };
     // Idle threads park in the scheduler, holding nothing: stopped enough.
     auto quiet = [&] {
-        return stopped_at_safe_points() + static_cast<std::size_t>(rt->idle.load(std::memory_order_seq_cst)) >=
+        return stopped_at_safe_points() + static_cast<std::size_t>(rt->idle.load(std::memory_order_seq_cst)) +
+                   static_cast<std::size_t>(rt->parked_standins.load(std::memory_order_seq_cst)) >=
                others;
     };
     if (wait_until(std::chrono::steady_clock::now() + grace, quiet)) return;

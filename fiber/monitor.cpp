@@ -7,8 +7,8 @@
 //    the previous poll, and that is not looking for work (suspend_until).
 //    The count is a relaxed store the proc makes at every pick anyway, so
 //    watching costs the hot paths nothing.
-//  - Goroutines waiting on a stuck proc (its runnext or local queue): a
-//    sleeping thread is woken to steal them; once the proc has been stuck
+//  - Goroutines waiting on a proc stuck for `stranded_after` (its runnext or
+//    local queue): a sleeping thread is woken to steal them; once the proc has been stuck
 //    for `stuck_threshold` they move to the global queue (proc::surrender;
 //    Go hands a P off after 20 us in a system call, preempts after 10 ms).
 //  - If work waits and every scheduler thread is stuck that long, a stand-in
@@ -62,6 +62,16 @@ constexpr clock::duration poll_max = 1ms;
 constexpr int quiet_polls_before_backoff = 50;
 constexpr clock::duration stuck_threshold = 10ms;
 constexpr clock::duration timer_slack = 1ms;
+// A proc that has not picked for this long while its runnext or queue waits
+// gets a sleeping thread woken to take them. Not at once: the waker's own
+// wakep and the spinning threads see to the usual case, and a monitor that
+// acts on every hand-off in flight polls at its fastest for good (a
+// nanosleep of 20 us at a time: a tenth of a busy queue client's CPU).
+constexpr clock::duration stranded_after = 100us;
+// Work in the global queue with a thread asleep and none looking for this
+// long: a wake-up was lost. (For a moment it is normal: the woken thread is
+// on its way.)
+constexpr clock::duration lost_wake_after = 1ms;
 }  // namespace
 
 void runtime::monitor_main() noexcept {
@@ -72,6 +82,7 @@ void runtime::monitor_main() noexcept {
     std::vector<watch> seen(procs_.size());
     clock::duration delay = poll_min;
     int quiet = 0;
+    clock::time_point injected_waits_since{};  // since when the last polls saw a lost wake-up's signs
     for (;;) {
         std::this_thread::sleep_for(delay);
         // The program is exiting (fiber/exit.cpp): no timer fires, no stand-in
@@ -118,8 +129,8 @@ void runtime::monitor_main() noexcept {
             if (p.retired() || now - seen[i].since >= stuck_threshold) {
                 handling h;
                 acted |= p.surrender() > 0;
-            } else if (someone_looks && idle.load(std::memory_order_acquire) > 0 &&
-                       spinning.load(std::memory_order_acquire) == 0) {
+            } else if (now - seen[i].since >= stranded_after && someone_looks &&
+                       idle.load(std::memory_order_acquire) > 0 && spinning.load(std::memory_order_acquire) == 0) {
                 // A sleeping thread can take them (it steals the queue, and
                 // runnext after the grace): cheaper than moving them all
                 // through the global queue (which slowed spawn_join down).
@@ -132,9 +143,16 @@ void runtime::monitor_main() noexcept {
         // thread sleeps and none looks.
         if (has_injected() && idle.load(std::memory_order_acquire) > 0 &&
             spinning.load(std::memory_order_acquire) == 0) {
-            waking.store(false, std::memory_order_release);
-            wakep();
-            acted = true;
+            if (injected_waits_since == clock::time_point{}) {
+                injected_waits_since = now;
+            } else if (now - injected_waits_since >= lost_wake_after) {
+                injected_waits_since = {};
+                waking.store(false, std::memory_order_release);
+                wakep();
+                acted = true;
+            }
+        } else {
+            injected_waits_since = {};
         }
 
         // Retire the stand-ins whose stuck proc moves again.

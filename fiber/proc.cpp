@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 
+#include <algorithm>
+
 #include <boost/context/stack_traits.hpp>
 #include <boost/fiber/type.hpp>
 
@@ -22,12 +24,27 @@ constexpr std::uint32_t terminated_batch = 32;   // terminated fibers that trigg
 constexpr std::uint32_t runnext_limit = 32;
 constexpr std::uint32_t timer_check_every = 16;  // picks between timer checks
 constexpr std::size_t local_queue_limit = 256;    // Go's runq size
-constexpr int spin_rounds = 2000;                // about 20-40 us of looking for work
+// How long an idle thread looks for work before it parks: adaptive, per
+// thread, between these bounds. Spinning pays when work comes soon (a
+// hand-off between threads: far cheaper than a futex wake and the tens of
+// microseconds a parked thread takes to run again); it only burns CPU when
+// work comes from far away (a plain thread waiting on a socket, a timer), CPU
+// that busy threads or a server beside us need: issue 13's queue client spent
+// more CPU spinning than working when every spin lasted 400 us (2000 rounds
+// of pause: a pause takes 1 ns on some CPUs and 25 on this AMD EPYC).
+// The rule: a spin that finds work within `spin_quick` doubles the budget;
+// any other (work found later, or none) halves it. Bounded in time, not in
+// rounds, so that it means the same on every CPU.
+constexpr auto spin_max = std::chrono::microseconds(50);
+// At least two looks for a stranded runnext, a look interval apart, and the
+// steal's grace.
+constexpr auto spin_min = std::chrono::microseconds(5);
+constexpr auto spin_quick = std::chrono::microseconds(10);
 // How long a thief leaves a busy proc's runnext alone (Go: 3 us): a waker
 // about to block hands over to it itself, far cheaper than a steal.
 constexpr auto runnext_grace = std::chrono::microseconds(3);
-// Spin rounds between two looks for a stranded runnext while spinning.
-constexpr int runnext_look_every = 128;
+// Time between two looks for a stranded runnext while spinning.
+constexpr auto runnext_look_every = std::chrono::microseconds(2);
 
 bool is_pinned(context* ctx) noexcept { return ctx->is_context(boost::fibers::type::pinned_context); }
 
@@ -448,28 +465,49 @@ void proc::suspend_until(std::chrono::steady_clock::time_point const& tp) noexce
         std::atomic<bool>& flag;
         ~done_looking() { flag.store(false, std::memory_order_relaxed); }
     } done{looking_};
-    // Spin first: a parked thread costs tens of microseconds to wake.
+    // Spin first: a parked thread costs tens of microseconds to wake. But
+    // not with half the busy threads spinning already (Go's rule in
+    // findRunnable): they find the work as soon, and more spinners only burn
+    // the CPU the busy ones (or a server beside us) need.
+    const int busy = static_cast<int>(rt_.size()) - rt_.idle.load(std::memory_order_relaxed);
+    if (2 * rt_.spinning.load(std::memory_order_relaxed) < busy && spin_for_work()) return;
+    if (!rt_.timers.empty() && rt_.fire_timers(clock::now()) > 0) return;
+    if (has_work()) return;
+    clock::time_point deadline = tp;
+    if (const clock::time_point t = rt_.timers.next_deadline(); t < deadline) deadline = t;
+    park_thread(deadline);
+    if (!rt_.timers.empty()) rt_.fire_timers(clock::now());
+}
+
+bool proc::spin_for_work() noexcept {
     rt_.spinning.fetch_add(1, std::memory_order_seq_cst);
     std::uint32_t picks_seen[max_watch];
     for (std::uint32_t& p : picks_seen) p = ~0u;
     bool stranded = false;
-    for (int i = 0; i < spin_rounds; ++i) {
+    bool found = true;  // the loop ends with work in sight, or out of budget
+    const clock::time_point spin_start = clock::now();
+    clock::time_point next_look = spin_start;
+    for (;;) {
         if (has_work()) break;
-        if (!rt_.timers.empty() && rt_.timers.next_deadline() <= clock::now()) break;
+        const clock::time_point now = clock::now();
+        if (!rt_.timers.empty() && rt_.timers.next_deadline() <= now) break;
         // Now and then: a busy proc's runnext waits for a thread (take_work
         // steals it after the grace).
-        if (i % runnext_look_every == 0 && (stranded = stranded_runnext_elsewhere(picks_seen))) break;
+        if (now >= next_look) {
+            next_look = now + runnext_look_every;
+            if ((stranded = stranded_runnext_elsewhere(picks_seen))) break;
+        }
+        if (now - spin_start >= spin_budget_) {
+            found = false;
+            break;
+        }
         for (int k = 0; k < 8; ++k) spin_pause();
     }
     rt_.spinning.fetch_sub(1, std::memory_order_seq_cst);
-    if (stranded) return;  // Boost picks again: take_work steals it
-    if (!rt_.timers.empty() && rt_.fire_timers(clock::now()) > 0) return;
-    if (has_work()) return;
-    clock::time_point deadline = tp;
-    clock::time_point t = rt_.timers.next_deadline();
-    if (t < deadline) deadline = t;
-    park_thread(deadline);
-    if (!rt_.timers.empty()) rt_.fire_timers(clock::now());
+    const clock::duration took = clock::now() - spin_start;
+    spin_budget_ = found && took < spin_quick ? std::min<clock::duration>(spin_budget_ * 2, spin_max)
+                                     : std::max<clock::duration>(spin_budget_ / 2, spin_min);
+    return stranded;  // Boost picks again: take_work steals it
 }
 
 void proc::park_thread(clock::time_point deadline) noexcept {
@@ -478,6 +516,7 @@ void proc::park_thread(clock::time_point deadline) noexcept {
     // A retired stand-in is not there for wakep: it does not count as idle.
     const bool counted = !retired_.load(std::memory_order_acquire);
     if (counted) rt_.idle.fetch_add(1, std::memory_order_seq_cst);
+    else rt_.parked_standins.fetch_add(1, std::memory_order_seq_cst);  // holds nothing either (exit's stop_all)
     // Why re-check after announcing: a waker adds work, then reads `idle`
     // (both seq_cst); we announce, then read the queues. One of us sees the
     // other, so work is never left with every thread asleep.
@@ -511,6 +550,7 @@ void proc::park_thread(clock::time_point deadline) noexcept {
     if (unparked_) rt_.waking.store(false, std::memory_order_release);  // maybe not wakep's, harmless
     unparked_ = false;
     if (counted) rt_.idle.fetch_sub(1, std::memory_order_seq_cst);
+    else rt_.parked_standins.fetch_sub(1, std::memory_order_seq_cst);
 }
 
 bool proc::asleep_for_good() noexcept {

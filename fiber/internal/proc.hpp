@@ -129,6 +129,9 @@ private:
     /// True if another proc's runnext was set and its pick count equal to
     /// `seen` (this caller's previous look); updates `seen`.
     bool stranded_runnext_elsewhere(std::uint32_t* seen) noexcept;
+    // Looks for work for up to spin_budget_ before the thread parks; true if
+    // it found another proc's runnext stranded (take_work steals it).
+    bool spin_for_work() noexcept;
     bool has_work() noexcept;
     void park_thread(std::chrono::steady_clock::time_point deadline) noexcept;
     /// unpark(), retired or not.
@@ -178,6 +181,9 @@ private:
     queue_t queue_;
     std::atomic<std::size_t> qlen_{0};
     std::atomic<bool> remote_{false};  // Boost queued a fiber for us from another thread
+    // How long the next idle spell spins at most (spin_for_work adapts it);
+    // this thread's own.
+    std::chrono::steady_clock::duration spin_budget_ = std::chrono::microseconds(50);
     std::atomic<bool> looking_{false};  // in suspend_until: idle, spinning or parked
     std::atomic<bool> retired_{false};  // a stand-in with nothing to cover
 

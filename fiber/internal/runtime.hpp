@@ -80,6 +80,7 @@ public:
     timer_heap timers;
     std::atomic<int> idle{0};      // parked scheduler threads
     std::atomic<int> spinning{0};  // threads looking for work before parking
+    std::atomic<int> parked_standins{0};  // retired stand-ins parked (not in `idle`)
     std::atomic<bool> waking{false};  // wakep woke a thread that is not up yet
     std::atomic<std::size_t> idle_forever{0};  // parked with no deadline
 

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 namespace {
@@ -47,6 +48,45 @@ TEST(SchedChild, DeadlockIsReportedOnceStandInsRetire) {
             });
         },
         ::testing::ExitedWithCode(2), "stand-in seen(.|\n)*fatal error: all goroutines are asleep - deadlock!");
+}
+
+// A retired stand-in sleeps holding nothing, like an idle scheduler thread:
+// the exit does not wait for it to come to a safe point (it never would: it
+// would wait out the whole grace, a second, then stop it by signal).
+TEST(SchedChild, ARetiredStandInDoesNotHoldUpTheExit) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_EXIT(
+        {
+            exit_after(std::chrono::milliseconds(10000), 3, "hung\n");
+            static steady::time_point exit_called;
+            // Registered before the runtime starts, so it runs after the
+            // runtime's own exit handler (atexit runs them in reverse).
+            std::atexit([] {
+                const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - exit_called);
+                if (took < 500ms) std::fputs("the exit did not wait\n", stderr);
+                else std::fprintf(stderr, "the exit waited %lld ms\n", static_cast<long long>(took.count()));
+            });
+            csp::run([] {
+                static std::atomic<bool> ran_on_standin{false};
+                std::atomic<std::size_t> spinning{0};
+                csp::go([&] {  // needs a thread while every scheduler thread spins: a stand-in
+                    do csp::sleep_for(1ms);
+                    while (spinning.load() < csp::procs());
+                    ran_on_standin.store(true);
+                });
+                for (std::size_t i = 0; i < csp::procs(); ++i)
+                    csp::go([&] {
+                        spinning.fetch_add(1);
+                        const auto until = steady::now() + 3s;
+                        while (!ran_on_standin.load() && steady::now() < until) {
+                        }
+                    });
+                while (csp::goroutine_dump().find("stand-in, retired") == std::string::npos) csp::sleep_for(1ms);
+            });
+            exit_called = steady::now();
+            std::exit(0);
+        },
+        ::testing::ExitedWithCode(0), "the exit did not wait");
 }
 
 }  // namespace
