@@ -97,6 +97,7 @@ struct task_queue::state {
     chan<control_kind> control{16};
     chan<task_event> events_out{1024};
     chan<unit> stopped;
+    chan<unit> progress{1};  // a nudge to wait_all: outcomes were stored (coordinator -> waiter)
     std::atomic<bool> shutting_down{false};
     std::atomic<bool> events_on{false};
 
@@ -299,6 +300,7 @@ public:
                    }),
                    case_recv(s_->finished, [this](std::optional<std::vector<stored>> b) {
                        for (stored& f : *b) on_stored(std::move(f));
+                       s_->progress.try_send(unit{});  // full: a nudge is already waiting
                    }),
                    case_recv(s_->cancels, [this](std::optional<task_id> id) { on_cancel(*id, true); }),
                    case_recv(s_->heartbeats, [this](std::optional<std::vector<task_id>> ids) {
@@ -628,8 +630,13 @@ bool task_queue::wait_all_for(std::chrono::steady_clock::duration d) {
     for (;;) {
         const queue_stats st = stats();
         if (st.queued + st.scheduled + st.running + st.retrying == 0) return true;
-        if (std::chrono::steady_clock::now() >= until) return false;
-        sleep_for(std::chrono::milliseconds(20));
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= until) return false;
+        // A local completion may have been the last; other processes'
+        // completions show only in the store: look again at least every 20 ms.
+        select(case_recv(s_->progress, [](std::optional<unit>) {}),
+               case_recv(after(std::min<std::chrono::steady_clock::duration>(until - now, std::chrono::milliseconds(20))),
+                         [](std::optional<std::chrono::steady_clock::time_point>) {}));
     }
 }
 
