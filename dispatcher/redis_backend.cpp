@@ -352,8 +352,17 @@ private:
     }
 
     // One complete script call for a batch; each gets its answer or the error.
+    // Every trim_every_acks acknowledgements or trim_every, the call also
+    // trims the streams (scripts.cpp, trim()).
     void send_completions(const std::vector<completion*>& batch) {
-        std::vector<std::string> args{consumer_, now_ms()};
+        auto now = steady::now();
+        acks_since_trim_ += batch.size();
+        bool trim = acks_since_trim_ >= trim_every_acks || now - last_trim_ >= trim_every;
+        if (trim) {
+            acks_since_trim_ = 0;
+            last_trim_ = now;
+        }
+        std::vector<std::string> args{consumer_, now_ms(), trim ? "1" : "0"};
         for (auto* c : batch) args.insert(args.end(), c->args.begin(), c->args.end());
         try {
             auto r = run(redis::complete_script(), args);
@@ -374,17 +383,28 @@ private:
     }
 
     // Deliveries beyond n go to prefetched_ (they are this consumer's
-    // already: heartbeat keeps them, the next claim hands them out).
+    // already: heartbeat keeps them, the next claim hands them out). One
+    // whose payload is not JSON fails at once (contract 6) and is not
+    // handed out; the claim script leaves that check to this side.
     void add_deliveries(std::vector<claimed_task>& out, std::size_t n, const redisReply* list) {
+        std::vector<completion> corrupted;
         for (size_t i = 0; list && list->type == REDIS_REPLY_ARRAY && i < list->elements; ++i) {
             auto t = redis::decode_delivery(list->element[i]);
-            if (out.size() < n) {
+            if (!redis::is_json(t.payload)) {
+                task_outcome o;
+                o.state = job_state::failed;
+                o.error = "corrupted task in Redis: its payload is not JSON";
+                corrupted.emplace_back().args = completion_args(t, o);
+            } else if (out.size() < n) {
                 out.push_back(std::move(t));
             } else {
                 std::lock_guard lk(prefetched_m_);
                 prefetched_.push_back(std::move(t));
             }
         }
+        // If storing the failure fails (the server went away), the entry
+        // stays pending: it is reclaimed once its lease expires, and fails then.
+        commit(corrupted);
     }
 
     // One pass of the claim script (no waiting); returns when the earliest
@@ -454,13 +474,23 @@ private:
             std::string key = redis::text(st->element[0]);
             std::string prio = key.substr(key.rfind(':') + 1);
             for (size_t j = 0; j < st->element[1]->elements; ++j) {
+                const redisReply* e = st->element[1]->element[j];  // [entry id, [field, value, ...]]
+                if (e->type != REDIS_REPLY_ARRAY || e->elements != 2) continue;
                 args.push_back(prio);
-                args.push_back(redis::text(st->element[1]->element[j]->element[0]));
+                args.push_back(redis::text(e->element[0]));
+                args.push_back(entry_task(e->element[1]));
             }
         }
         if (args.size() == 3) return;
         auto d = run(redis::deliver_script(), args);
         add_deliveries(out, n, d.get());
+    }
+
+    // The task id a stream entry's fields {"id", <id>} name ("" if none).
+    static std::string entry_task(const redisReply* fields) {
+        for (size_t i = 0; fields && fields->type == REDIS_REPLY_ARRAY && i + 1 < fields->elements; i += 2)
+            if (redis::text(fields->element[i]) == "id") return redis::text(fields->element[i + 1]);
+        return {};
     }
 
     void tried() {
@@ -540,6 +570,12 @@ private:
     std::condition_variable complete_cv_;
     std::deque<completion*> waiting_;
     bool completing_ = false;
+    // Held by the caller that is completing_ (one at a time): when the
+    // streams were last trimmed, acknowledgements since.
+    static constexpr std::size_t trim_every_acks = 1000;
+    static constexpr std::chrono::milliseconds trim_every = 100ms;
+    steady::time_point last_trim_ = steady::now();
+    std::size_t acks_since_trim_ = 0;
 
     std::mutex prefetched_m_;
     std::deque<claimed_task> prefetched_;

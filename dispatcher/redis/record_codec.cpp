@@ -4,6 +4,7 @@
 #include <dispatcher/internal/backend_rules.hpp>
 
 #include <hiredis/hiredis.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <stdexcept>
@@ -77,6 +78,8 @@ task_record decode_record(task_id id, const redisReply* fields) {
         else if (k == "owner") t.owner = text(v);
         else if (k == "cancel") t.cancel_requested = text(v) == "1";
     }
+    // The scripts leave a task's last owner in place when it ends.
+    if (t.state != job_state::running) t.owner.clear();
     if (!bad_state.empty()) {
         t.state = job_state::failed;
         t.error = "corrupted task in Redis: unknown state '" + bad_state + "'";
@@ -97,5 +100,9 @@ claimed_task decode_delivery(const redisReply* d) {
     c.receipt = text(d->element[6]);
     return c;
 }
+
+// accept() parses without building the value, and without recursion: a
+// hostile, deeply nested payload costs no stack.
+bool is_json(const std::string& text) { return nlohmann::json::accept(text); }
 
 }  // namespace csp::redis

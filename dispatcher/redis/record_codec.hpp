@@ -27,5 +27,7 @@ std::int64_t integer(const redisReply* r, std::int64_t fallback = 0);
 task_record decode_record(task_id id, const redisReply* fields);
 /// A delivery {id, type, payload, attempt, max_attempts, timeout_ms, receipt}.
 claimed_task decode_delivery(const redisReply* tuple);
+/// Whether text is one JSON value (a payload the store holds must be).
+bool is_json(const std::string& text);
 
 }  // namespace csp::redis

@@ -16,6 +16,12 @@ local final = {succeeded = true, failed = true, cancelled = true, timed_out = tr
 local priorities = {high = true, normal = true, low = true}
 local read_order = {'high', 'normal', 'low'}
 
+-- A whole number as text. Lua's own number-to-text (tostring, '..', a
+-- number passed to redis.call) goes through a floating-point printf that
+-- costs more than the rest of a delivery's Lua: callers keep numbers as
+-- the text they came in as, or convert with this.
+local function int(n) return string.format('%d', n) end
+
 local function rec(id) return P .. 't:' .. id end
 local function stream(prio) return P .. 's:' .. prio end
 
@@ -30,12 +36,12 @@ local function recount(from, to)
     deltas[to] = (deltas[to] or 0) + 1
     return
   end
-  if from then redis.call('HINCRBY', P .. 'counts', from, -1) end
-  redis.call('HINCRBY', P .. 'counts', to, 1)
+  if from then redis.call('HINCRBY', P .. 'counts', from, '-1') end
+  redis.call('HINCRBY', P .. 'counts', to, '1')
 end
 local function flush_counts()
   for st, d in pairs(deltas) do
-    if d ~= 0 then redis.call('HINCRBY', P .. 'counts', st, d) end
+    if d ~= 0 then redis.call('HINCRBY', P .. 'counts', st, int(d)) end
   end
   deltas = {}
 end
@@ -47,17 +53,36 @@ local function split_receipt(r)
   return stream(prio), eid
 end
 
-local function ack(s, eid)
-  redis.call('XACK', s, GROUP, eid)
-  redis.call('XDEL', s, eid)
+-- Acknowledged entries stay in the stream until trim() drops them (an XDEL
+-- per entry costs the server more than the rest of a delivery's commands).
+local function ack(s, eid) redis.call('XACK', s, GROUP, eid) end
+
+-- Drops the entries of stream s the group no longer needs: those before the
+-- oldest pending one (a reclaim needs a pending entry) and before the first
+-- one not yet read (ids above the group's last-delivered-id). MINID never
+-- drops an entry at or above the id, and with '~' only whole nodes go: cheap,
+-- and it errs on the side of keeping. Never MAXLEN: it drops by count.
+local function trim(s)
+  local minid
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', s)) do
+    local f = {}
+    for i = 1, #g, 2 do f[g[i]] = g[i + 1] end
+    if f['name'] == GROUP then minid = f['last-delivered-id'] end
+  end
+  if not minid then return end
+  local p = redis.call('XPENDING', s, GROUP)  -- {count, lowest id, highest id, consumers}
+  if p[1] > 0 then minid = p[2] end  -- a pending id is at or below last-delivered-id
+  redis.call('XTRIM', s, 'MINID', '~', minid)
 end
 
 -- the final state; frees the unique key (u: the record's, if the caller has
 -- read it, else nil); failures go to the dead letters
 local function finish(rk, id, from, to, now, result, err, u, ...)
   recount(from, to)
-  redis.call('HSET', rk, 'state', to, 'finished', now, 'result', result, 'error', err, 'owner', '', 'entry', '',
-    'receipt', '', ...)
+  -- owner, entry and receipt keep their last values: they mean something
+  -- only while the task is queued or running (record_codec reads no owner
+  -- from a task not running), and each field written costs a scan
+  redis.call('HSET', rk, 'state', to, 'finished', now, 'result', result, 'error', err, ...)
   if u == nil then u = redis.call('HGET', rk, 'unique_key') end
   if u and u ~= '' and redis.call('GET', P .. 'u:' .. u) == tostring(id) then redis.call('DEL', P .. 'u:' .. u) end
   if to == 'failed' or to == 'timed_out' then
@@ -67,21 +92,23 @@ end
 
 local function valid_count(v) local n = tonumber(v); return n and n >= 0 and n == math.floor(n) end
 
--- Hands stream entry eid of stream (priority prio) with fields to consumer C
--- as a new delivery; appends {id, type, payload, attempt, max_attempts,
+-- The task id an entry's fields {'id', <id>} name, or nil.
+local function entry_task(fields)
+  if type(fields) ~= 'table' then return nil end
+  for i = 1, #fields, 2 do if fields[i] == 'id' then return fields[i + 1] end end
+end
+
+-- Hands stream entry eid of stream (priority prio), naming task id, to
+-- consumer C as a new delivery; appends {id, type, payload, attempt, max_attempts,
 -- timeout_ms, receipt} to out. The receipt, "<priority> <entry id>
 -- <attempt>", names this delivery: a reclaimed entry keeps its id, so the
 -- attempt tells a stale delivery from the live one (also of one consumer).
 -- An entry that no longer stands for a deliverable task is acknowledged and
 -- dropped; a record found malformed fails its task with the reason (the
 -- other tasks go on).
-local function deliver(prio, eid, fields, C, now, max_deliveries, out)
+local function deliver(prio, eid, id, C, now, max_deliveries, out)
   local s = stream(prio)
   local entry = prio .. ' ' .. eid
-  local id
-  if type(fields) == 'table' then
-    for i = 1, #fields, 2 do if fields[i] == 'id' then id = fields[i + 1] end end
-  end
   if not id or not valid_count(id) then ack(s, eid); return end  -- names no task: nothing to fail
   local rk = rec(id)
   local h = redis.call('HMGET', rk, 'state', 'type', 'payload', 'attempts', 'max_attempts', 'timeout_ms', 'cancel', 'entry')
@@ -101,8 +128,8 @@ local function deliver(prio, eid, fields, C, now, max_deliveries, out)
   elseif not valid_count(h[4]) then why = 'bad attempts ' .. tostring(h[4])
   elseif not valid_count(h[5]) or tonumber(h[5]) < 1 then why = 'bad max_attempts ' .. tostring(h[5])
   elseif not valid_count(h[6]) then why = 'bad timeout_ms ' .. tostring(h[6])
-  elseif not h[3] or not pcall(cjson.decode, h[3]) then why = 'its payload is not JSON'
-  end
+  elseif not h[3] then why = 'no payload'
+  end  -- whether the payload is JSON, the client checks (cheaper there: redis_backend.cpp)
   if why then
     finish(rk, id, state, 'failed', now, '', 'corrupted task in Redis: ' .. why)
     ack(s, eid); return
@@ -123,12 +150,12 @@ local function deliver(prio, eid, fields, C, now, max_deliveries, out)
     end
     note = {'error', why .. '; queued again'}
   end
-  attempts = attempts + 1
-  local receipt = entry .. ' ' .. attempts
+  local attempt = int(attempts + 1)
+  local receipt = entry .. ' ' .. attempt
   recount(state, 'running')
-  redis.call('HSET', rk, 'state', 'running', 'attempts', attempts, 'owner', C, 'started', now, 'receipt', receipt,
+  redis.call('HSET', rk, 'state', 'running', 'attempts', attempt, 'owner', C, 'started', now, 'receipt', receipt,
     unpack(note))
-  out[#out + 1] = {id, h[2], h[3], tostring(attempts), h[5], h[6], receipt}
+  out[#out + 1] = {id, h[2], h[3], attempt, h[5], h[6], receipt}
 end
 )lua";
 
@@ -141,7 +168,7 @@ script make(const char* name, const char* body) { return script{name, std::strin
 const script& enqueue_script() {
     static const script s = make("enqueue", R"lua(
 local typ, payload, prio, max_attempts, timeout_ms = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local not_before, now, ukey, uttl = tonumber(ARGV[7]), ARGV[8], ARGV[9], ARGV[10]
+local not_before, now, ukey, uttl = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 if not priorities[prio] then return redis.error_reply('enqueue: bad priority ' .. prio) end
 if ukey ~= '' then
   local held = redis.call('GET', P .. 'u:' .. ukey)
@@ -150,26 +177,28 @@ if ukey ~= '' then
     if st and not final[st] then return {held, 1} end
   end
 end
-local id = redis.call('INCR', P .. 'id')
+local id = int(redis.call('INCR', P .. 'id'))
 local rk = rec(id)
-redis.call('HSET', rk, 'type', typ, 'payload', payload, 'priority', prio, 'attempts', 0,
-  'max_attempts', max_attempts, 'timeout_ms', timeout_ms, 'submitted', now, 'not_before', not_before,
-  'started', 0, 'finished', 0, 'result', '', 'error', '', 'owner', '', 'cancel', 0, 'entry', '',
-  'unique_key', ukey)
+local state, entry = 'scheduled', ''
+if tonumber(not_before) > tonumber(now) then
+  redis.call('ZADD', P .. 'delayed', not_before, id)
+else
+  state, entry = 'queued', prio .. ' ' .. redis.call('XADD', stream(prio), '*', 'id', id)
+end
+recount(nil, state)
+-- Every field at once, in this order: the record is a small hash (a
+-- listpack), where finding a field scans from the front, so the fields the
+-- claim, complete and heartbeat scripts read come first; and none is added
+-- later (a new field scans the whole hash first).
+redis.call('HSET', rk, 'state', state, 'attempts', '0', 'max_attempts', max_attempts, 'cancel', '0', 'owner', '',
+  'receipt', '', 'entry', entry, 'done_by', '', 'unique_key', ukey, 'type', typ, 'payload', payload,
+  'timeout_ms', timeout_ms, 'started', '0', 'finished', '0', 'result', '', 'error', '', 'submitted', now,
+  'priority', prio, 'not_before', not_before)
 redis.call('ZADD', P .. 'all', id, id)
 -- the script is atomic, so the check above and this SET act as one SET NX;
 -- a key left by a task that ended (or lost its record) is overwritten
 if ukey ~= '' then redis.call('SET', P .. 'u:' .. ukey, id, 'EX', uttl) end
-if not_before > tonumber(now) then
-  recount(nil, 'scheduled')
-  redis.call('HSET', rk, 'state', 'scheduled')
-  redis.call('ZADD', P .. 'delayed', not_before, id)
-else
-  local eid = redis.call('XADD', stream(prio), '*', 'id', id)
-  recount(nil, 'queued')
-  redis.call('HSET', rk, 'state', 'queued', 'entry', prio .. ' ' .. eid)
-end
-return {tostring(id), 0}
+return {id, 0}
 )lua");
     return s;
 }
@@ -200,16 +229,16 @@ local out = {}
 if reclaim then
   for i, prio in ipairs(read_order) do
     if #out >= n then break end
-    local r = redis.call('XAUTOCLAIM', stream(prio), GROUP, C, min_idle, cursors[i], 'COUNT', n - #out)
+    local r = redis.call('XAUTOCLAIM', stream(prio), GROUP, C, min_idle, cursors[i], 'COUNT', int(n - #out))
     cursors[i] = r[1]
-    for _, e in ipairs(r[2]) do deliver(prio, e[1], e[2], C, now, max_deliveries, out) end
+    for _, e in ipairs(r[2]) do deliver(prio, e[1], entry_task(e[2]), C, now, max_deliveries, out) end
   end
 end
 for _, prio in ipairs(read_order) do
   if #out >= n then break end
-  local r = redis.call('XREADGROUP', 'GROUP', GROUP, C, 'COUNT', n - #out, 'STREAMS', stream(prio), '>')
+  local r = redis.call('XREADGROUP', 'GROUP', GROUP, C, 'COUNT', int(n - #out), 'STREAMS', stream(prio), '>')
   if r then
-    for _, e in ipairs(r[1][2]) do deliver(prio, e[1], e[2], C, now, max_deliveries, out) end
+    for _, e in ipairs(r[1][2]) do deliver(prio, e[1], entry_task(e[2]), C, now, max_deliveries, out) end
   end
 end
 local due = redis.call('ZRANGE', P .. 'delayed', 0, 0, 'WITHSCORES')
@@ -219,21 +248,18 @@ return {out, cursors, due[2] or ''}
     return s;
 }
 
-// ARGV: P, consumer, now, max_deliveries, then pairs (priority, entry id) a
-// blocking XREADGROUP of this consumer returned. Returns the deliveries.
+// ARGV: P, consumer, now, max_deliveries, then triples (priority, entry id,
+// task id or '') a blocking XREADGROUP of this consumer returned. Returns
+// the deliveries. An entry deleted since (its task was cancelled while
+// queued) is skipped by deliver(): its record is final.
 const script& deliver_script() {
     static const script s = make("deliver", R"lua(
 local C, now, max_deliveries = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local out = {}
 deltas = {}
-for i = 5, #ARGV, 2 do
-  local prio, eid = ARGV[i], ARGV[i + 1]
-  local e = redis.call('XRANGE', stream(prio), eid, eid)
-  if #e == 0 then
-    redis.call('XACK', stream(prio), GROUP, eid)  -- deleted meanwhile (a cancel)
-  else
-    deliver(prio, eid, e[1][2], C, now, max_deliveries, out)
-  end
+for i = 5, #ARGV, 3 do
+  local id = ARGV[i + 2]
+  deliver(ARGV[i], ARGV[i + 1], id ~= '' and id or nil, C, now, max_deliveries, out)
 end
 flush_counts()
 return out
@@ -241,10 +267,10 @@ return out
     return s;
 }
 
-// ARGV: P, consumer, now, then per delivery six: id, receipt, state,
+// ARGV: P, consumer, now, trim (1: trim the streams after), then per delivery six: id, receipt, state,
 // result, error, retry_at ('' for none). Returns 1 or 0 per delivery:
 // refuses (0) a delivery that is no longer this consumer's; otherwise stores
-// the outcome, then acknowledges and deletes the entry (1). The rules of
+// the outcome, then acknowledges the entry (1); trimming drops it later. The rules of
 // dispatcher/internal/backend_rules.hpp (outcome_to_store): a success is
 // final; else a cancel request makes it cancelled; else a failure with
 // retry_at and attempts left is retrying; else final as given. Idempotent:
@@ -256,7 +282,7 @@ const script& complete_script() {
     static const script s = make("complete", R"lua(
 local C, now = ARGV[2], ARGV[3]
 deltas = {}
-local acks = {}  -- stream -> entry ids: one XACK and one XDEL per stream
+local acks = {}  -- stream -> entry ids: one XACK per stream
 local function complete(id, receipt, state, result, err, retry_at)
   local rk = rec(id)
   local h = redis.call('HMGET', rk, 'state', 'owner', 'receipt', 'done_by', 'cancel', 'attempts', 'max_attempts',
@@ -283,12 +309,12 @@ local function complete(id, receipt, state, result, err, retry_at)
   return 1
 end
 local out = {}
-for i = 4, #ARGV, 6 do
+for i = 5, #ARGV, 6 do
   out[#out + 1] = complete(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5])
 end
-for s, eids in pairs(acks) do
-  redis.call('XACK', s, GROUP, unpack(eids))
-  redis.call('XDEL', s, unpack(eids))
+for s, eids in pairs(acks) do redis.call('XACK', s, GROUP, unpack(eids)) end
+if ARGV[4] == '1' then
+  for _, prio in ipairs(read_order) do trim(stream(prio)) end
 end
 flush_counts()
 return out
@@ -331,7 +357,7 @@ if state == 'cancelled' then return 'already_cancelled' end
 if final[state] then return 'already_final' end
 if state == 'running' then
   if h[4] == '1' then return 'already_cancelled' end
-  redis.call('HSET', rk, 'cancel', 1)
+  redis.call('HSET', rk, 'cancel', '1')
   redis.call('PUBLISH', P .. 'cancel', id .. ' ' .. h[3])
   return 'cancelling'
 end

@@ -8,7 +8,9 @@
 //   all               sorted set of every id (list, newest first)
 //   counts            hash: tasks per state (stats)
 //   s:high s:normal s:low   one stream per priority, group "workers";
-//                     an entry {id} per queued delivery, deleted on ack
+//                     an entry {id} per queued delivery, acknowledged
+//                     when done; trimmed by MINID below the oldest entry
+//                     still pending or unread (complete script, now and then)
 //   delayed           sorted set: scheduled and retrying ids by due time (ms)
 //   dlq               dead-letter stream: tasks failed after their last attempt
 //   u:<key>           unique key -> id of the open task holding it (SET EX)

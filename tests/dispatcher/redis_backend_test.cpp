@@ -60,6 +60,12 @@ csp::task_outcome failed(std::string why, job_state s = job_state::failed) {
     return o;
 }
 
+// How many entries of queue q's normal stream are delivered and not yet
+// acknowledged (as text).
+std::string pending_entries(const std::string& q) {
+    return raw(shared_redis(), {"XPENDING", key(q, "s:normal"), "workers", "-", "+", "100000"});
+}
+
 // Claims until one task comes or patience runs out.
 std::vector<csp::claimed_task> claim_some(csp::queue_backend& b, std::size_t n = 1) {
     auto deadline = std::chrono::steady_clock::now() + patience;
@@ -104,10 +110,57 @@ TEST(RedisBackend, EnqueueClaimCompleteAndFind) {
     EXPECT_EQ(s.succeeded, 1u);
     EXPECT_EQ(s.running, 1u);
     EXPECT_EQ(s.queued, 0u);
-    // The acknowledged entry is deleted (no trimming needed).
-    EXPECT_EQ(raw(shared_redis(), {"XLEN", key(q, "s:normal")}), "1");
+    // Completing acknowledges the entry (trimming drops it later).
+    EXPECT_EQ(pending_entries(q), "1");
     EXPECT_TRUE(b->complete(got[1], ok()));
-    EXPECT_EQ(raw(shared_redis(), {"XLEN", key(q, "s:normal")}), "0");
+    EXPECT_EQ(pending_entries(q), "0");
+}
+
+// Acknowledged entries are trimmed away, but never one still pending (a
+// reclaim needs it) or not yet read.
+TEST(RedisBackend, TrimmingKeepsPendingAndUnreadEntries) {
+    auto q = fresh_queue();
+    auto a = open_redis(shared_redis(), q, short_lease());
+    auto b = open_redis(shared_redis(), q, short_lease());
+    const std::size_t n = 1500, done_first = 200, held = 100, done_then = 1000;
+    auto t = named("t");
+    t.max_attempts = 2;  // a reclaimed one runs again
+    for (std::size_t i = 0; i < n; ++i) a->enqueue(t);
+    auto claim_exactly = [](csp::queue_backend& x, std::size_t k) {
+        std::vector<csp::claimed_task> got;
+        while (got.size() < k) {
+            auto more = x.claim(k - got.size(), 0ms);
+            if (more.empty()) break;
+            got.insert(got.end(), more.begin(), more.end());
+        }
+        return got;
+    };
+    std::set<csp::task_id> ran;  // by b, which completes everything it claims
+    auto run_all = [&](const std::vector<csp::claimed_task>& got) {
+        for (auto& t : got) {
+            EXPECT_TRUE(ran.insert(t.id).second) << "task " << t.id << " delivered twice";
+            EXPECT_TRUE(b->complete(t, ok()));
+        }
+    };
+    run_all(claim_exactly(*b, done_first));
+    auto kept = claim_exactly(*a, held);  // a "dies" holding these: b reclaims them below
+    ASSERT_EQ(kept.size(), held);
+    auto then = claim_exactly(*b, done_then);
+    ASSERT_EQ(then.size(), done_then);
+    // One by one: 1,200 acknowledgements in all pass the trim threshold
+    // (1,000) while the held entries are the oldest pending ones.
+    run_all(then);
+    auto left = std::stoul(raw(shared_redis(), {"XLEN", key(q, "s:normal")}));
+    EXPECT_LE(left, n - done_first) << "the entries acknowledged first were not trimmed";
+    EXPECT_GE(left, n - done_first - done_then) << "an entry still pending or unread was trimmed";
+    // Everything else is still there: the unread ones, and the held ones
+    // once their lease expired.
+    auto deadline = std::chrono::steady_clock::now() + patience;
+    while (ran.size() < n && std::chrono::steady_clock::now() < deadline) run_all(b->claim(64, 100ms));
+    EXPECT_EQ(ran.size(), n);
+    for (auto& t : kept) EXPECT_TRUE(ran.count(t.id)) << "held task " << t.id << " was not reclaimed";
+    EXPECT_EQ(b->stats().succeeded, n);
+    EXPECT_EQ(pending_entries(q), "0");
 }
 
 // Concurrent completes share script calls (a group commit): each still
@@ -414,7 +467,7 @@ TEST(RedisBackend, CorruptedDataFailsOnlyThatTask) {
     ASSERT_TRUE(m);
     EXPECT_EQ(m->state, job_state::failed);
     EXPECT_NE(m->error.find("missing"), std::string::npos) << m->error;
-    EXPECT_EQ(raw(r, {"XLEN", key(q, "s:normal")}), "1");  // only the good one's entry is left
+    EXPECT_EQ(pending_entries(q), "1");  // only the good one's entry is left to acknowledge
     raw(r, {"HSET", key(q, "t:" + std::to_string(good)), "state", "exploded"});
     EXPECT_EQ(b->find(good)->state, job_state::failed);  // an unknown state reads as failed, with why
     EXPECT_NE(b->find(good)->error.find("unknown state"), std::string::npos);
