@@ -78,8 +78,8 @@ public:
             auto& c = pool_[0]->conn;
             std::lock_guard lk(pool_[0]->m);
             create_groups(c);
-            for (const redis::script* s : all_scripts())
-                sha_[s] = redis::text(c.command({"SCRIPT", "LOAD", s->text}).get());
+            load_library(c);
+            for (const redis::script* s : redis::all_scripts()) function_[s] = redis::function_name(*s);
         } catch (const std::exception& e) {
             throw std::runtime_error(std::string("make_redis_backend: ") + e.what());
         }
@@ -253,10 +253,9 @@ private:
         redis::connection conn;
     };
 
-    static std::vector<const redis::script*> all_scripts() {
-        return {&redis::enqueue_script(), &redis::claim_script(), &redis::deliver_script(), &redis::complete_script(),
-                &redis::heartbeat_script(), &redis::cancel_script(), &redis::list_script()};
-    }
+    // REPLACE: loading the same library again (another process of this
+    // version, or this one after a restart) is not an error.
+    static void load_library(redis::connection& c) { c.command({"FUNCTION", "LOAD", "REPLACE", redis::library_text()}); }
 
     // A free pooled connection if there is one, else the next in turn.
     template <class F>
@@ -290,18 +289,19 @@ private:
         return std::string(e.what()).find(what) != std::string::npos;
     }
 
-    // EVALSHA, falling back to EVAL once the server forgot the script (a
-    // restart) and re-creating the groups if they are gone (keys flushed).
+    // FCALL, loading the library again once the server forgot it (a restart
+    // without persistence, FUNCTION FLUSH) and re-creating the groups if
+    // they are gone (keys flushed).
     redis::reply run(const redis::script& s, const std::vector<std::string>& args) {
-        std::vector<std::string> argv{"EVALSHA", sha_.at(&s), "0", prefix_};
+        std::vector<std::string> argv{"FCALL", function_.at(&s), "0", prefix_};
         argv.insert(argv.end(), args.begin(), args.end());
         return with_connection([&](redis::connection& c) {
             for (int attempt = 0;; ++attempt) {
                 try {
                     return c.command(argv);
                 } catch (const redis::server_error& e) {
-                    if (attempt == 0 && mentions(e, "NOSCRIPT")) {
-                        c.command({"SCRIPT", "LOAD", s.text});
+                    if (attempt == 0 && mentions(e, "Function not found")) {
+                        load_library(c);
                     } else if (attempt == 0 && mentions(e, "NOGROUP")) {
                         create_groups(c);
                     } else {
@@ -550,7 +550,7 @@ private:
     const std::string prefix_;
     const backend_options opts_;
     const std::string consumer_;
-    std::map<const redis::script*, std::string> sha_;  // filled by the constructor, then read only
+    std::map<const redis::script*, std::string> function_;  // filled by the constructor, then read only
     // Successful connects of any of this backend's connections (see connection's constructor).
     std::shared_ptr<std::atomic<std::uint64_t>> reached_ = std::make_shared<std::atomic<std::uint64_t>>(0);
 

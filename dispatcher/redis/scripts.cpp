@@ -1,16 +1,21 @@
-// The Lua scripts (see scripts.hpp for the keys). Every script gets the key
-// prefix as ARGV[1]; the others are positional, named at each script's top.
-// Times are wall-clock milliseconds sent by the caller; idleness for
-// XAUTOCLAIM is the server's own.
+// The Lua scripts (see scripts.hpp for the keys), one Redis Functions
+// library. Every script gets the key prefix as ARGV[1]; the others are
+// positional, named at each script's top. Times are wall-clock milliseconds
+// sent by the caller; idleness for XAUTOCLAIM is the server's own.
 #include <dispatcher/redis/scripts.hpp>
+
+#include <cstdint>
+#include <cstdio>
 
 namespace csp::redis {
 
 namespace {
 
-// Helpers every script shares.
+// Helpers every script shares: run once when the library is loaded, not on
+// every call (as EVAL's would be: ~16k instructions a call). Each call sets
+// P and deltas first (library(): the upvalues outlive a call).
 const char* const prelude = R"lua(
-local P = ARGV[1]
+local P
 local GROUP = 'workers'
 local final = {succeeded = true, failed = true, cancelled = true, timed_out = true}
 local priorities = {high = true, normal = true, low = true}
@@ -29,7 +34,7 @@ local function stream(prio) return P .. 's:' .. prio end
 -- writes the new state into the record, with its other fields in one HSET).
 -- A script that changes many records sets deltas = {} first and calls
 -- flush_counts() before it returns: one HINCRBY per state, not per change.
-local deltas = nil
+local deltas
 local function recount(from, to)
   if deltas then
     if from then deltas[from] = (deltas[from] or 0) - 1 end
@@ -159,9 +164,47 @@ local function deliver(prio, eid, id, C, now, max_deliveries, out)
 end
 )lua";
 
-script make(const char* name, const char* body) { return script{name, std::string(prelude) + body}; }
+script make(const char* name, const char* body) { return script{name, body}; }
+
+std::uint64_t fnv1a(const std::string& s, std::uint64_t h = 1469598103934665603ull) {
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+    return h;
+}
+
+struct library_code {
+    std::string name, text;
+};
+
+// "#!lua name=csp_<hash of the code>": a library of another version of
+// this code (a rolling upgrade: processes of both versions on one queue)
+// has other names, so neither replaces the functions the other calls.
+const library_code& library() {
+    static const library_code lib = [] {
+        std::uint64_t h = fnv1a(prelude);
+        for (const script* s : all_scripts()) h = fnv1a(s->text, fnv1a(s->name, h));
+        char hex[17];
+        std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+        library_code l;
+        l.name = std::string("csp_") + hex;
+        l.text = "#!lua name=" + l.name + "\n" + prelude;
+        for (const script* s : all_scripts())
+            l.text += "redis.register_function('" + l.name + "_" + s->name +
+                      "', function(_, ARGV)\nP, deltas = ARGV[1], nil\n" + s->text + "\nend)\n";
+        return l;
+    }();
+    return lib;
+}
 
 }  // namespace
+
+const std::string& library_text() { return library().text; }
+
+std::string function_name(const script& s) { return library().name + "_" + s.name; }
+
+std::vector<const script*> all_scripts() {
+    return {&enqueue_script(), &claim_script(), &deliver_script(), &complete_script(),
+            &heartbeat_script(), &cancel_script(), &list_script()};
+}
 
 // ARGV: P, type, payload, priority, max_attempts, timeout_ms, not_before,
 // now, unique_key, unique_ttl_s. Returns {id, existed (0/1)}.

@@ -473,6 +473,20 @@ TEST(RedisBackend, CorruptedDataFailsOnlyThatTask) {
     EXPECT_NE(b->find(good)->error.find("unknown state"), std::string::npos);
 }
 
+// The scripts are a Functions library: a server that lost it (restarted
+// without persistence; here FUNCTION FLUSH) gets it again on the next call.
+TEST(RedisBackend, AServerThatLostTheScriptsGetsThemAgain) {
+    auto b = open_redis(shared_redis(), fresh_queue());
+    auto id = b->enqueue(named("x")).id;
+    ASSERT_EQ(raw(shared_redis(), {"FUNCTION", "FLUSH"}), "OK");
+    auto got = claim_some(*b);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].id, id);
+    ASSERT_EQ(raw(shared_redis(), {"FUNCTION", "FLUSH"}), "OK");
+    EXPECT_TRUE(b->complete(got[0], ok()));
+    EXPECT_EQ(b->find(id)->state, job_state::succeeded);
+}
+
 // Redis away: calls fail with an error naming the server; once it is back
 // they work again, and what was accepted before is still there.
 TEST(RedisBackend, ServerAwayThenBack) {
