@@ -572,8 +572,11 @@ private:
     bool completing_ = false;
     // Held by the caller that is completing_ (one at a time): when the
     // streams were last trimmed, acknowledgements since.
+    // A trim costs the server about what a few deliveries do: at a high
+    // rate the count triggers it (a stream keeps ~1,000 acknowledged entries
+    // at most, ~20 bytes each), at a low rate the time (at most one a second).
     static constexpr std::size_t trim_every_acks = 1000;
-    static constexpr std::chrono::milliseconds trim_every = 100ms;
+    static constexpr std::chrono::milliseconds trim_every = 1s;
     steady::time_point last_trim_ = steady::now();
     std::size_t acks_since_trim_ = 0;
 
