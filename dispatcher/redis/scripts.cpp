@@ -68,8 +68,12 @@ local function ack(s, eid) redis.call('XACK', s, GROUP, eid) end
 -- drops an entry at or above the id, and with '~' only whole nodes go: cheap,
 -- and it errs on the side of keeping. Never MAXLEN: it drops by count.
 local function trim(s)
+  -- pcall: a stream gone (keys flushed) has nothing to trim, and an error
+  -- here must not fail the completions stored before it
+  local groups = redis.pcall('XINFO', 'GROUPS', s)
+  if type(groups) ~= 'table' or groups.err then return end
   local minid
-  for _, g in ipairs(redis.call('XINFO', 'GROUPS', s)) do
+  for _, g in ipairs(groups) do
     local f = {}
     for i = 1, #g, 2 do f[g[i]] = g[i + 1] end
     if f['name'] == GROUP then minid = f['last-delivered-id'] end
@@ -356,10 +360,10 @@ for i = 5, #ARGV, 6 do
   out[#out + 1] = complete(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5])
 end
 for s, eids in pairs(acks) do redis.call('XACK', s, GROUP, unpack(eids)) end
+flush_counts()
 if ARGV[4] == '1' then
   for _, prio in ipairs(read_order) do trim(stream(prio)) end
 end
-flush_counts()
 return out
 )lua");
     return s;
