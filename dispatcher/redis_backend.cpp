@@ -97,8 +97,9 @@ public:
     enqueue_result enqueue(const task_spec& t) override {
         auto nb = t.not_before == wall_clock::time_point{} ? 0 : detail::to_ms_ceil(t.not_before);
         auto r = run(redis::enqueue_script(),
-                     {t.type, t.payload, redis::priority_name(t.priority), std::to_string(std::max(1u, t.max_attempts)),
-                      ms_text(t.timeout.count()), ms_text(nb), now_ms(), t.unique_key, std::to_string(unique_ttl_s)});
+                     {redis::encode_spec(t.type, t.timeout, t.payload), redis::priority_name(t.priority),
+                      std::to_string(std::max(1u, t.max_attempts)), ms_text(nb), now_ms(), t.unique_key,
+                      std::to_string(unique_ttl_s)});
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) throw std::runtime_error("redis backend: bad enqueue reply");
         return {static_cast<task_id>(redis::integer(r->element[0])), redis::integer(r->element[1]) == 1};
     }
@@ -384,16 +385,18 @@ private:
 
     // Deliveries beyond n go to prefetched_ (they are this consumer's
     // already: heartbeat keeps them, the next claim hands them out). One
-    // whose payload is not JSON fails at once (contract 6) and is not
-    // handed out; the claim script leaves that check to this side.
+    // whose spec is malformed or whose payload is not JSON fails at once
+    // (contract 6) and is not handed out; the claim script leaves those
+    // checks to this side.
     void add_deliveries(std::vector<claimed_task>& out, std::size_t n, const redisReply* list) {
         std::vector<completion> corrupted;
         for (size_t i = 0; list && list->type == REDIS_REPLY_ARRAY && i < list->elements; ++i) {
-            auto t = redis::decode_delivery(list->element[i]);
-            if (!redis::is_json(t.payload)) {
+            std::string why;
+            auto t = redis::decode_delivery(list->element[i], why);
+            if (!why.empty()) {
                 task_outcome o;
                 o.state = job_state::failed;
-                o.error = "corrupted task in Redis: its payload is not JSON";
+                o.error = "corrupted task in Redis: " + why;
                 corrupted.emplace_back().args = completion_args(t, o);
             } else if (out.size() < n) {
                 out.push_back(std::move(t));

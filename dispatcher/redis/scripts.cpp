@@ -108,8 +108,8 @@ local function entry_task(fields)
 end
 
 -- Hands stream entry eid of stream (priority prio), naming task id, to
--- consumer C as a new delivery; appends {id, type, payload, attempt, max_attempts,
--- timeout_ms, receipt} to out. The receipt, "<priority> <entry id>
+-- consumer C as a new delivery; appends {id, spec, attempt, max_attempts,
+-- receipt} to out. The receipt, "<priority> <entry id>
 -- <attempt>", names this delivery: a reclaimed entry keeps its id, so the
 -- attempt tells a stale delivery from the live one (also of one consumer).
 -- An entry that no longer stands for a deliverable task is acknowledged and
@@ -120,36 +120,34 @@ local function deliver(prio, eid, id, C, now, max_deliveries, out)
   local entry = prio .. ' ' .. eid
   if not id or not valid_count(id) then ack(s, eid); return end  -- names no task: nothing to fail
   local rk = rec(id)
-  local h = redis.call('HMGET', rk, 'state', 'type', 'payload', 'attempts', 'max_attempts', 'timeout_ms', 'cancel', 'entry')
+  local h = redis.call('HMGET', rk, 'state', 'spec', 'attempts', 'max_attempts', 'cancel', 'entry')
   local state = h[1]
   if not state then
     -- the record is gone: a failed one says why
-    redis.call('HSET', rk, 'type', '', 'payload', '', 'attempts', '0', 'max_attempts', '1', 'submitted', now)
+    redis.call('HSET', rk, 'spec', '', 'attempts', '0', 'max_attempts', '1', 'submitted', now)
     redis.call('ZADD', P .. 'all', id, id)
     finish(rk, id, nil, 'failed', now, '', 'corrupted task in Redis: its record (hash ' .. rk .. ') is missing')
     ack(s, eid); return
   end
-  if final[state] or (state ~= 'queued' and state ~= 'running') or h[8] ~= entry then
+  if final[state] or (state ~= 'queued' and state ~= 'running') or h[6] ~= entry then
     ack(s, eid); return  -- ended meanwhile (completed by its last owner, cancelled) or a stale entry
   end
   local why
-  if not h[2] or h[2] == '' then why = 'no type'
-  elseif not valid_count(h[4]) then why = 'bad attempts ' .. tostring(h[4])
-  elseif not valid_count(h[5]) or tonumber(h[5]) < 1 then why = 'bad max_attempts ' .. tostring(h[5])
-  elseif not valid_count(h[6]) then why = 'bad timeout_ms ' .. tostring(h[6])
-  elseif not h[3] then why = 'no payload'
-  end  -- whether the payload is JSON, the client checks (cheaper there: redis_backend.cpp)
+  if not h[2] then why = 'no spec (type, timeout, payload)'
+  elseif not valid_count(h[3]) then why = 'bad attempts ' .. tostring(h[3])
+  elseif not valid_count(h[4]) or tonumber(h[4]) < 1 then why = 'bad max_attempts ' .. tostring(h[4])
+  end  -- the spec's own checks (its form, the payload being JSON) are the client's: record_codec.cpp
   if why then
     finish(rk, id, state, 'failed', now, '', 'corrupted task in Redis: ' .. why)
     ack(s, eid); return
   end
-  local attempts, max_attempts = tonumber(h[4]), tonumber(h[5])
+  local attempts, max_attempts = tonumber(h[3]), tonumber(h[4])
   local note = {}
   if state == 'running' then
     -- reclaimed: its last delivery's process died or hung past the visibility
     -- timeout (backend_rules.hpp: lease_expired_to_store, lease_expired_error)
     local why = 'lease expired during attempt ' .. attempts .. ' (its process died or stopped renewing it)'
-    if h[7] == '1' then
+    if h[5] == '1' then
       finish(rk, id, state, 'cancelled', now, '', 'cancelled; ' .. why)
       ack(s, eid); return
     end
@@ -164,7 +162,7 @@ local function deliver(prio, eid, id, C, now, max_deliveries, out)
   recount(state, 'running')
   redis.call('HSET', rk, 'state', 'running', 'attempts', attempt, 'owner', C, 'started', now, 'receipt', receipt,
     unpack(note))
-  out[#out + 1] = {id, h[2], h[3], attempt, h[5], h[6], receipt}
+  out[#out + 1] = {id, h[2], attempt, h[4], receipt}
 end
 )lua";
 
@@ -210,12 +208,13 @@ std::vector<const script*> all_scripts() {
             &heartbeat_script(), &cancel_script(), &list_script()};
 }
 
-// ARGV: P, type, payload, priority, max_attempts, timeout_ms, not_before,
-// now, unique_key, unique_ttl_s. Returns {id, existed (0/1)}.
+// ARGV: P, spec (record_codec.hpp: type, timeout, payload), priority,
+// max_attempts, not_before, now, unique_key, unique_ttl_s. Returns {id,
+// existed (0/1)}.
 const script& enqueue_script() {
     static const script s = make("enqueue", R"lua(
-local typ, payload, prio, max_attempts, timeout_ms = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local not_before, now, ukey, uttl = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local spec, prio, max_attempts = ARGV[2], ARGV[3], ARGV[4]
+local not_before, now, ukey, uttl = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 if not priorities[prio] then return redis.error_reply('enqueue: bad priority ' .. prio) end
 if ukey ~= '' then
   local held = redis.call('GET', P .. 'u:' .. ukey)
@@ -238,9 +237,8 @@ recount(nil, state)
 -- claim, complete and heartbeat scripts read come first; and none is added
 -- later (a new field scans the whole hash first).
 redis.call('HSET', rk, 'state', state, 'attempts', '0', 'max_attempts', max_attempts, 'cancel', '0', 'owner', '',
-  'receipt', '', 'entry', entry, 'done_by', '', 'unique_key', ukey, 'type', typ, 'payload', payload,
-  'timeout_ms', timeout_ms, 'started', '0', 'finished', '0', 'result', '', 'error', '', 'submitted', now,
-  'priority', prio, 'not_before', not_before)
+  'receipt', '', 'entry', entry, 'done_by', '', 'unique_key', ukey, 'spec', spec, 'started', '0', 'finished', '0',
+  'result', '', 'error', '', 'submitted', now, 'priority', prio, 'not_before', not_before)
 redis.call('ZADD', P .. 'all', id, id)
 -- the script is atomic, so the check above and this SET act as one SET NX;
 -- a key left by a task that ended (or lost its record) is overwritten

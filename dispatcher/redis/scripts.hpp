@@ -4,7 +4,8 @@
 // or not at all. Keys live under one prefix, "csp:{QUEUE}:" (the braces keep
 // a queue's keys in one cluster slot):
 //   id                INCR counter: task ids
-//   t:<id>            the task's record (hash; fields in record_codec)
+//   t:<id>            the task's record (hash; fields in record_codec;
+//                     type, timeout and payload in one field, 'spec')
 //   all               sorted set of every id (list, newest first)
 //   counts            hash: tasks per state (stats)
 //   s:high s:normal s:low   one stream per priority, group "workers";

@@ -166,6 +166,25 @@ TEST(RedisBackend, TrimmingKeepsPendingAndUnreadEntries) {
     EXPECT_EQ(pending_entries(q), "0");
 }
 
+// Type, timeout and payload share one hash field: any type text, colons
+// and digits included, comes back as it went in.
+TEST(RedisBackend, SpecFieldKeepsTypeTimeoutAndPayload) {
+    auto b = open_redis(shared_redis(), fresh_queue());
+    auto t = named("12:resize 3:x", R"({"a":"1:2 3"})");
+    t.timeout = 1500ms;
+    auto id = b->enqueue(t).id;
+    auto got = claim_some(*b);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].type, t.type);
+    EXPECT_EQ(got[0].payload, t.payload);
+    EXPECT_EQ(got[0].timeout, 1500ms);
+    auto r = b->find(id);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->type, t.type);
+    EXPECT_EQ(r->payload, t.payload);
+    EXPECT_EQ(r->timeout, 1500ms);
+}
+
 // Concurrent completes share script calls (a group commit): each still
 // gets its own answer.
 TEST(RedisBackend, ConcurrentCompletesEachGetTheirAnswer) {
@@ -452,8 +471,11 @@ TEST(RedisBackend, CorruptedDataFailsOnlyThatTask) {
     auto bad_payload = b->enqueue(named("a", "{\"ok\":1}")).id;
     auto bad_attempts = b->enqueue(named("b")).id;
     auto no_record = b->enqueue(named("c")).id;
+    auto bad_spec = b->enqueue(named("e")).id;
     auto good = b->enqueue(named("d")).id;
-    raw(r, {"HSET", key(q, "t:" + std::to_string(bad_payload)), "payload", "{\"ok\":"});
+    // The spec field: "<timeout ms> <type length>:<type><payload>" (record_codec.hpp).
+    raw(r, {"HSET", key(q, "t:" + std::to_string(bad_payload)), "spec", "0 1:a{\"ok\":"});
+    raw(r, {"HSET", key(q, "t:" + std::to_string(bad_spec)), "spec", "0 99:e{}"});
     raw(r, {"HSET", key(q, "t:" + std::to_string(bad_attempts)), "attempts", "many"});
     raw(r, {"DEL", key(q, "t:" + std::to_string(no_record))});
     raw(r, {"XADD", key(q, "s:normal"), "*", "junk", "1"});  // names no task
@@ -463,6 +485,9 @@ TEST(RedisBackend, CorruptedDataFailsOnlyThatTask) {
     auto p = b->find(bad_payload);
     EXPECT_EQ(p->state, job_state::failed);
     EXPECT_NE(p->error.find("payload is not JSON"), std::string::npos) << p->error;
+    auto e = b->find(bad_spec);
+    EXPECT_EQ(e->state, job_state::failed);
+    EXPECT_NE(e->error.find("malformed spec"), std::string::npos) << e->error;
     auto a = b->find(bad_attempts);
     EXPECT_EQ(a->state, job_state::failed);
     EXPECT_NE(a->error.find("bad attempts"), std::string::npos) << a->error;
