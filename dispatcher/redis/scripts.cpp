@@ -330,21 +330,23 @@ deltas = {}
 local acks = {}  -- stream -> entry ids: one XACK per stream
 local function complete(id, receipt, state, result, err, retry_at)
   local rk = rec(id)
-  local h = redis.call('HMGET', rk, 'state', 'owner', 'receipt', 'done_by', 'cancel', 'attempts', 'max_attempts',
-    'unique_key')
+  local h = redis.call('HMGET', rk, 'state', 'owner', 'receipt', 'done_by', 'unique_key')
   local done_by = C .. ' ' .. receipt .. ' ' .. state .. ' ' .. retry_at
   if h[4] == done_by then return 1 end
   if h[1] ~= 'running' or h[2] ~= C or h[3] ~= receipt then return 0 end
   if not final[state] then return 0 end  -- complete() refuses it before: never stored
-  if state ~= 'succeeded' and h[5] == '1' then
-    finish(rk, id, 'running', 'cancelled', now, '', err ~= '' and err or 'cancelled', h[8] or '', 'done_by', done_by)
-  elseif state ~= 'succeeded' and retry_at ~= '' and (tonumber(h[6]) or 0) < (tonumber(h[7]) or 1) then
+  -- a success needs no more fields (the common case: fewer to find and
+  -- convert); any other outcome looks at the cancel flag and the attempts
+  local f = state ~= 'succeeded' and redis.call('HMGET', rk, 'cancel', 'attempts', 'max_attempts') or {}
+  if f[1] == '1' then
+    finish(rk, id, 'running', 'cancelled', now, '', err ~= '' and err or 'cancelled', h[5] or '', 'done_by', done_by)
+  elseif state ~= 'succeeded' and retry_at ~= '' and (tonumber(f[2]) or 0) < (tonumber(f[3]) or 1) then
     recount('running', 'retrying')
     redis.call('HSET', rk, 'state', 'retrying', 'error', err, 'not_before', retry_at, 'owner', '', 'entry', '',
       'receipt', '', 'done_by', done_by)
     redis.call('ZADD', P .. 'delayed', retry_at, id)
   else
-    finish(rk, id, 'running', state, now, result, err, h[8] or '', 'done_by', done_by)
+    finish(rk, id, 'running', state, now, result, err, h[5] or '', 'done_by', done_by)
   end
   local s, eid = split_receipt(receipt)
   if s then
