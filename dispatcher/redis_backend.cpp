@@ -78,8 +78,8 @@ public:
             auto& c = pool_[0]->conn;
             std::lock_guard lk(pool_[0]->m);
             create_groups(c);
-            for (const redis::script* s : all_scripts())
-                sha_[s] = redis::text(c.command({"SCRIPT", "LOAD", s->text}).get());
+            load_library(c);
+            for (const redis::script* s : redis::all_scripts()) function_[s] = redis::function_name(*s);
         } catch (const std::exception& e) {
             throw std::runtime_error(std::string("make_redis_backend: ") + e.what());
         }
@@ -97,8 +97,9 @@ public:
     enqueue_result enqueue(const task_spec& t) override {
         auto nb = t.not_before == wall_clock::time_point{} ? 0 : detail::to_ms_ceil(t.not_before);
         auto r = run(redis::enqueue_script(),
-                     {t.type, t.payload, redis::priority_name(t.priority), std::to_string(std::max(1u, t.max_attempts)),
-                      ms_text(t.timeout.count()), ms_text(nb), now_ms(), t.unique_key, std::to_string(unique_ttl_s)});
+                     {redis::encode_spec(t.type, t.timeout, t.payload), redis::priority_name(t.priority),
+                      std::to_string(std::max(1u, t.max_attempts)), ms_text(nb), now_ms(), t.unique_key,
+                      std::to_string(unique_ttl_s)});
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) throw std::runtime_error("redis backend: bad enqueue reply");
         return {static_cast<task_id>(redis::integer(r->element[0])), redis::integer(r->element[1]) == 1};
     }
@@ -253,10 +254,9 @@ private:
         redis::connection conn;
     };
 
-    static std::vector<const redis::script*> all_scripts() {
-        return {&redis::enqueue_script(), &redis::claim_script(), &redis::deliver_script(), &redis::complete_script(),
-                &redis::heartbeat_script(), &redis::cancel_script(), &redis::list_script()};
-    }
+    // REPLACE: loading the same library again (another process of this
+    // version, or this one after a restart) is not an error.
+    static void load_library(redis::connection& c) { c.command({"FUNCTION", "LOAD", "REPLACE", redis::library_text()}); }
 
     // A free pooled connection if there is one, else the next in turn.
     template <class F>
@@ -290,18 +290,19 @@ private:
         return std::string(e.what()).find(what) != std::string::npos;
     }
 
-    // EVALSHA, falling back to EVAL once the server forgot the script (a
-    // restart) and re-creating the groups if they are gone (keys flushed).
+    // FCALL, loading the library again once the server forgot it (a restart
+    // without persistence, FUNCTION FLUSH) and re-creating the groups if
+    // they are gone (keys flushed).
     redis::reply run(const redis::script& s, const std::vector<std::string>& args) {
-        std::vector<std::string> argv{"EVALSHA", sha_.at(&s), "0", prefix_};
+        std::vector<std::string> argv{"FCALL", function_.at(&s), "0", prefix_};
         argv.insert(argv.end(), args.begin(), args.end());
         return with_connection([&](redis::connection& c) {
             for (int attempt = 0;; ++attempt) {
                 try {
                     return c.command(argv);
                 } catch (const redis::server_error& e) {
-                    if (attempt == 0 && mentions(e, "NOSCRIPT")) {
-                        c.command({"SCRIPT", "LOAD", s.text});
+                    if (attempt == 0 && mentions(e, "Function not found")) {
+                        load_library(c);
                     } else if (attempt == 0 && mentions(e, "NOGROUP")) {
                         create_groups(c);
                     } else {
@@ -352,8 +353,17 @@ private:
     }
 
     // One complete script call for a batch; each gets its answer or the error.
+    // Every trim_every_acks acknowledgements or trim_every, the call also
+    // trims the streams (scripts.cpp, trim()).
     void send_completions(const std::vector<completion*>& batch) {
-        std::vector<std::string> args{consumer_, now_ms()};
+        auto now = steady::now();
+        acks_since_trim_ += batch.size();
+        bool trim = acks_since_trim_ >= trim_every_acks || now - last_trim_ >= trim_every;
+        if (trim) {
+            acks_since_trim_ = 0;
+            last_trim_ = now;
+        }
+        std::vector<std::string> args{consumer_, now_ms(), trim ? "1" : "0"};
         for (auto* c : batch) args.insert(args.end(), c->args.begin(), c->args.end());
         try {
             auto r = run(redis::complete_script(), args);
@@ -374,17 +384,30 @@ private:
     }
 
     // Deliveries beyond n go to prefetched_ (they are this consumer's
-    // already: heartbeat keeps them, the next claim hands them out).
+    // already: heartbeat keeps them, the next claim hands them out). One
+    // whose spec is malformed or whose payload is not JSON fails at once
+    // (contract 6) and is not handed out; the claim script leaves those
+    // checks to this side.
     void add_deliveries(std::vector<claimed_task>& out, std::size_t n, const redisReply* list) {
+        std::vector<completion> corrupted;
         for (size_t i = 0; list && list->type == REDIS_REPLY_ARRAY && i < list->elements; ++i) {
-            auto t = redis::decode_delivery(list->element[i]);
-            if (out.size() < n) {
+            std::string why;
+            auto t = redis::decode_delivery(list->element[i], why);
+            if (!why.empty()) {
+                task_outcome o;
+                o.state = job_state::failed;
+                o.error = "corrupted task in Redis: " + why;
+                corrupted.emplace_back().args = completion_args(t, o);
+            } else if (out.size() < n) {
                 out.push_back(std::move(t));
             } else {
                 std::lock_guard lk(prefetched_m_);
                 prefetched_.push_back(std::move(t));
             }
         }
+        // If storing the failure fails (the server went away), the entry
+        // stays pending: it is reclaimed once its lease expires, and fails then.
+        commit(corrupted);
     }
 
     // One pass of the claim script (no waiting); returns when the earliest
@@ -454,13 +477,23 @@ private:
             std::string key = redis::text(st->element[0]);
             std::string prio = key.substr(key.rfind(':') + 1);
             for (size_t j = 0; j < st->element[1]->elements; ++j) {
+                const redisReply* e = st->element[1]->element[j];  // [entry id, [field, value, ...]]
+                if (e->type != REDIS_REPLY_ARRAY || e->elements != 2) continue;
                 args.push_back(prio);
-                args.push_back(redis::text(st->element[1]->element[j]->element[0]));
+                args.push_back(redis::text(e->element[0]));
+                args.push_back(entry_task(e->element[1]));
             }
         }
         if (args.size() == 3) return;
         auto d = run(redis::deliver_script(), args);
         add_deliveries(out, n, d.get());
+    }
+
+    // The task id a stream entry's fields {"id", <id>} name ("" if none).
+    static std::string entry_task(const redisReply* fields) {
+        for (size_t i = 0; fields && fields->type == REDIS_REPLY_ARRAY && i + 1 < fields->elements; i += 2)
+            if (redis::text(fields->element[i]) == "id") return redis::text(fields->element[i + 1]);
+        return {};
     }
 
     void tried() {
@@ -520,7 +553,7 @@ private:
     const std::string prefix_;
     const backend_options opts_;
     const std::string consumer_;
-    std::map<const redis::script*, std::string> sha_;  // filled by the constructor, then read only
+    std::map<const redis::script*, std::string> function_;  // filled by the constructor, then read only
     // Successful connects of any of this backend's connections (see connection's constructor).
     std::shared_ptr<std::atomic<std::uint64_t>> reached_ = std::make_shared<std::atomic<std::uint64_t>>(0);
 
@@ -540,6 +573,15 @@ private:
     std::condition_variable complete_cv_;
     std::deque<completion*> waiting_;
     bool completing_ = false;
+    // Held by the caller that is completing_ (one at a time): when the
+    // streams were last trimmed, acknowledgements since.
+    // A trim costs the server about what a few deliveries do: at a high
+    // rate the count triggers it (a stream keeps ~1,000 acknowledged entries
+    // at most, ~20 bytes each), at a low rate the time (at most one a second).
+    static constexpr std::size_t trim_every_acks = 1000;
+    static constexpr std::chrono::milliseconds trim_every = 1s;
+    steady::time_point last_trim_ = steady::now();
+    std::size_t acks_since_trim_ = 0;
 
     std::mutex prefetched_m_;
     std::deque<claimed_task> prefetched_;

@@ -6,6 +6,7 @@
 
 #include <dispatcher/queue_backend.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -25,7 +26,16 @@ std::int64_t integer(const redisReply* r, std::int64_t fallback = 0);
 /// does not decode reads as empty or zero; an unknown state as `failed`
 /// with the reason in `error`.
 task_record decode_record(task_id id, const redisReply* fields);
-/// A delivery {id, type, payload, attempt, max_attempts, timeout_ms, receipt}.
-claimed_task decode_delivery(const redisReply* tuple);
+/// A record's immutable part, one hash field ('spec'): the claim script
+/// reads one field, not three. "<timeout ms> <type length>:<type><payload>".
+std::string encode_spec(const std::string& type, std::chrono::milliseconds timeout, const std::string& payload);
+/// Splits a spec; false if it is malformed (then why says how).
+bool decode_spec(const std::string& spec, std::string& type, std::chrono::milliseconds& timeout, std::string& payload,
+                 std::string& why);
+
+/// A delivery {id, spec, attempt, max_attempts, receipt}. A delivery whose
+/// spec is malformed or whose payload is not JSON comes back with `why`
+/// set (the caller fails that task).
+claimed_task decode_delivery(const redisReply* tuple, std::string& why);
 
 }  // namespace csp::redis
