@@ -6,7 +6,7 @@
 //       runs tasks until the queue holds N final ones; prints
 //       `ready_us,last_done_us,done` (wall-clock microseconds: run.py takes
 //       the throughput of several such processes as total / (last - first))
-//   queue_bench task_queue --url URL --concurrency C --total N
+//   queue_bench task_queue --url URL --concurrency C --total N [--prefetch P]
 //       as work, through csp::task_queue (its pump, dispatcher workers and
 //       store thread) with a "noop" handler: the whole stack
 //   queue_bench latency --url URL --concurrency C --jobs N --rate R [--sync full]
@@ -44,7 +44,7 @@ std::int64_t now_us() {
 
 struct options {
     std::string mode, url;
-    std::size_t jobs = 100000, concurrency = 16, total = 0;
+    std::size_t jobs = 100000, concurrency = 16, total = 0, prefetch = 0;
     double rate = 1000;
     bool full_sync = false;
 };
@@ -52,7 +52,7 @@ struct options {
 [[noreturn]] void usage() {
     std::fprintf(stderr,
                  "usage: queue_bench enqueue|work|latency --url URL [--jobs N] [--concurrency C] [--total N]"
-                 " [--rate R] [--sync normal|full]\n");
+                 " [--rate R] [--sync normal|full] [--prefetch P]\n");
     std::exit(2);
 }
 
@@ -65,6 +65,7 @@ options parse(int argc, char** argv) {
         if (k == "--url") o.url = v;
         else if (k == "--jobs") o.jobs = std::stoul(v);
         else if (k == "--concurrency") o.concurrency = std::stoul(v);
+        else if (k == "--prefetch") o.prefetch = std::stoul(v);
         else if (k == "--total") o.total = std::stoul(v);
         else if (k == "--rate") o.rate = std::stod(v);
         else if (k == "--sync") o.full_sync = v == "full";
@@ -204,6 +205,7 @@ void via_task_queue(const options& o) {
     auto ready = now_us();
     csp::task_queue_options qo;
     qo.workers = o.concurrency;
+    qo.prefetch = o.prefetch;
     qo.backend = open(o);
     csp::task_queue q(std::move(qo));
     q.handle("noop", [](const nlohmann::json&, const csp::context&) -> nlohmann::json { return nullptr; });

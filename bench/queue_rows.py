@@ -15,6 +15,8 @@ both sides alternately, `reps` times, and keeps the medians:
   redis_2proc_task_queue     stack users run: pump, dispatcher, store
                              thread), beside the same repetition's BullMQ
                              figure of redis_1proc / redis_2proc
+  redis_*_task_queue_prefetchP  the same with task_queue_options::prefetch
+                             = P (P = 1, 2: tasks in hand per worker)
   sqlite_normal, sqlite_full jobs/s, ours only (synchronous=NORMAL / FULL,
                              one process, a file in a temporary directory on
                              disk; fewer jobs for FULL: one fsync per commit)
@@ -26,6 +28,7 @@ Returns CSV lines `row,jobs,cspfiber,bullmq,ratio` (ratio: ours / BullMQ:
 higher is better for jobs/s, lower for latency) and a list of failures.
 """
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -90,9 +93,10 @@ class Ours:
         work = [self.exe, "work", "--url", url, "--concurrency", str(CONCURRENCY), "--total", str(jobs), "--sync", sync]
         return _throughput(_parallel([work] * procs, self.timeout), jobs)
 
-    def task_queue_jobs_per_s(self, url, jobs, procs):
+    def task_queue_jobs_per_s(self, url, jobs, procs, prefetch=0):
         _run([self.exe, "enqueue", "--url", url, "--jobs", str(jobs)], self.timeout)
-        work = [self.exe, "task_queue", "--url", url, "--concurrency", str(CONCURRENCY), "--total", str(jobs)]
+        work = [self.exe, "task_queue", "--url", url, "--concurrency", str(CONCURRENCY), "--total", str(jobs),
+                "--prefetch", str(prefetch)]
         return _throughput(_parallel([work] * procs, self.timeout), jobs)
 
     def latency(self, url, jobs, rate, sync="normal"):
@@ -183,6 +187,9 @@ def run(build, reps, scale, timeout, log):
                 row, tq_row = f"redis_{procs}proc_jobs_per_s", f"redis_{procs}proc_task_queue_jobs_per_s"
                 sides = [(row, "cspfiber", lambda: ours.jobs_per_s(url(fresh("q")), jobs, procs)),
                          (tq_row, "cspfiber", lambda: ours.task_queue_jobs_per_s(url(fresh("t")), jobs, procs))]
+                for pf in (1, 2):
+                    sides.append((f"redis_{procs}proc_task_queue_prefetch{pf}_jobs_per_s", "cspfiber",
+                                  lambda pf=pf: ours.task_queue_jobs_per_s(url(fresh("p")), jobs, procs, pf)))
                 if bull_ok:
                     sides.append((row, "bullmq", lambda: bull.jobs_per_s(fresh("b"), jobs, procs)))
                 for r_, side, f in (sides if rep % 2 == 0 else sides[::-1]):
@@ -203,7 +210,8 @@ def run(build, reps, scale, timeout, log):
         c = statistics.median(sides["cspfiber"]) if sides.get("cspfiber") else None
         # A task_queue row is compared with BullMQ's figure of the same
         # process count (measured once, in the same repetitions).
-        bull_sides = results.get(row.replace("_task_queue", ""), {}) if "_task_queue" in row else sides
+        peer_row = re.sub(r"_task_queue(_prefetch\d+)?", "", row)
+        bull_sides = results.get(peer_row, {}) if peer_row != row else sides
         b = statistics.median(bull_sides["bullmq"]) if bull_sides.get("bullmq") else None
         for side, vals in sides.items():
             log(f"{row:<30} {side:<8} median {statistics.median(vals):10.0f}  (runs: {' '.join(f'{v:.0f}' for v in vals)})")

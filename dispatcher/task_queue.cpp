@@ -5,14 +5,14 @@
 //    coordinator goroutine; nothing else reads or writes it.
 // 2. Credit: `credit` counts worker slots not yet reserved. The pump
 //    reserves all of it before a claim and gives back what it did not get;
-//    the coordinator adds one per started worker and per finished
-//    delivery, and takes one per quit or dead worker. A finished delivery's
+//    the coordinator adds 1 + prefetch per started worker (a slot for the
+//    task it runs, `prefetch` for tasks waiting in hand) and one per finished
+//    delivery, and takes 1 + prefetch per quit or dead worker. A finished delivery's
 //    credit goes back at once while at most `workers` outcomes wait for the
 //    store (its worker is free: the next claim overlaps the store's round
 //    trip), otherwise once its outcome is stored. So the pump never claims
-//    more than the workers can start (backpressure), the deliveries this
-//    process holds stay below twice the workers, and a claimed task waits
-//    for a worker only while one is being replaced.
+//    more than the workers can start or hold in hand (backpressure), and
+//    the deliveries this process holds stay below (2 + prefetch) x workers.
 // 3. A final event goes out only after complete_many() returned: a status
 //    query after the event sees the stored outcome.
 // 4. Backend calls: the pump thread calls claim(), the store thread
@@ -328,6 +328,9 @@ private:
         worker_id worker = 0;
     };
 
+    // Invariant 2: what a worker adds to the credit (its slot and what it may hold in hand).
+    long slot_credit() const { return 1 + static_cast<long>(s_->opt.prefetch); }
+
     void emit(task_event e) {
         if (s_->events_on) pending_.push_back(std::move(e));
     }
@@ -377,12 +380,12 @@ private:
         switch (e.what) {
             case dispatcher_event::kind::worker_started:
                 ++workers_;
-                s_->add_credit(1);
+                s_->add_credit(slot_credit());
                 return emit(std::move(te));
             case dispatcher_event::kind::worker_quit:
             case dispatcher_event::kind::worker_died:
                 --workers_;
-                s_->add_credit(-1);
+                s_->add_credit(-slot_credit());
                 return emit(std::move(te));
             case dispatcher_event::kind::supervisor_gave_up: return emit(std::move(te));
             case dispatcher_event::kind::job: break;

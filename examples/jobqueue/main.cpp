@@ -4,7 +4,7 @@
 //
 //   build/examples/jobqueue [--workers N] [--max-line BYTES]
 //       [--store memory|sqlite:PATH|redis://HOST:PORT/NAME]   (default sqlite:jobqueue.db)
-//       [--visibility-ms MS] [--heartbeat-ms MS]
+//       [--visibility-ms MS] [--heartbeat-ms MS] [--prefetch N]   (tasks in hand per worker, default 0)
 //   {"id":1,"op":"submit","task":"sleep","args":{"ms":50}}
 //   {"id":1,"ok":true,"task_id":1}
 //   {"event":"task","task_id":1,"state":"queued","attempt":0,"worker":null}
@@ -32,15 +32,19 @@
 
 namespace {
 
-long positive_flag(int argc, char** argv, const char* name, long fallback, long max) {
+long number_flag(int argc, char** argv, const char* name, long fallback, long min, long max) {
     const std::string v = examples::flag_value(argc, argv, name, std::to_string(fallback));
     char* end = nullptr;
     const long n = std::strtol(v.c_str(), &end, 10);
-    if (end == v.c_str() || *end != '\0' || n < 1 || n > max) {
-        std::fprintf(stderr, "jobqueue: %s wants a number from 1 to %ld\n", name, max);
+    if (end == v.c_str() || *end != '\0' || n < min || n > max) {
+        std::fprintf(stderr, "jobqueue: %s wants a number from %ld to %ld\n", name, min, max);
         std::exit(2);
     }
     return n;
+}
+
+long positive_flag(int argc, char** argv, const char* name, long fallback, long max) {
+    return number_flag(argc, argv, name, fallback, 1, max);
 }
 
 /// Started with stdin, stdout or stderr closed, the next file opened (our
@@ -68,6 +72,7 @@ int main(int argc, char** argv) {
     jobqueue::session_options opts;
     opts.workers = static_cast<std::size_t>(positive_flag(argc, argv, "--workers", 2, 256));
     opts.max_line = static_cast<std::size_t>(positive_flag(argc, argv, "--max-line", 1 << 20, 1L << 30));
+    const auto prefetch = static_cast<std::size_t>(number_flag(argc, argv, "--prefetch", 0, 0, 64));
     const std::string store = examples::flag_value(argc, argv, "--store", "sqlite:jobqueue.db");
     csp::backend_options bo;
     bo.visibility_timeout = std::chrono::milliseconds(positive_flag(argc, argv, "--visibility-ms", 30000, 86'400'000));
@@ -91,6 +96,7 @@ int main(int argc, char** argv) {
         qo.workers = opts.workers;
         qo.backend = std::move(backend);
         qo.heartbeat_interval = bo.heartbeat_interval;
+        qo.prefetch = prefetch;
         qo.backoff = jobqueue::retry_delay;
         qo.events_from_start = true;  // the workers' "started" events are written too
         qo.handlers = jobqueue::task_handlers();  // before the first claim: the store may hold tasks already

@@ -332,23 +332,31 @@ private:
 
 // Invariant 2: a finished task's worker claims again while its outcome is
 // being stored (the claim overlaps the store), but the deliveries held stay
-// within twice the workers even when the store is slow.
+// within (2 + prefetch) x the workers even when the store is slow; and with
+// a prefetch they do reach that (the store's first call waits for it).
+void claims_overlap_the_store(csp::task_queue_options o, std::size_t prefetch) {
+    const std::size_t workers = o.workers;
+    const long bound = static_cast<long>((2 + prefetch) * workers);
+    const int total = 40;
+    o.prefetch = prefetch;
+    auto* hb = new holding_backend(std::move(o.backend), bound);
+    o.backend.reset(hb);
+    csp::task_queue q(std::move(o));
+    q.handle("n", [](const json& p, const csp::context&) -> json { return p; });
+    std::vector<csp::task_id> ids;
+    for (int i = 0; i < total; ++i) ids.push_back(q.submit("n", i));
+    for (csp::task_id id : ids) EXPECT_EQ(final_record(q, id).state, job_state::succeeded) << "task " << id;
+    q.shutdown();
+    EXPECT_FALSE(hb->timed_out()) << "the store waited in vain for " << bound << " deliveries held at once";
+    EXPECT_LE(hb->max_held(), bound);
+}
+
 TEST_P(TaskQueue, ClaimsOverlapTheStoreWithinTwiceTheWorkers) {
-    run([&] {
-        const std::size_t workers = 2;
-        const int total = 40;
-        auto o = options(workers);
-        auto* hb = new holding_backend(std::move(o.backend), 2 * static_cast<long>(workers));
-        o.backend.reset(hb);
-        csp::task_queue q(std::move(o));
-        q.handle("n", [](const json& p, const csp::context&) -> json { return p; });
-        std::vector<csp::task_id> ids;
-        for (int i = 0; i < total; ++i) ids.push_back(q.submit("n", i));
-        for (csp::task_id id : ids) EXPECT_EQ(final_record(q, id).state, job_state::succeeded) << "task " << id;
-        q.shutdown();
-        EXPECT_FALSE(hb->timed_out()) << "the store waited in vain for claims to overlap it";
-        EXPECT_LE(hb->max_held(), 2 * static_cast<long>(workers));
-    });
+    run([&] { claims_overlap_the_store(options(2), 0); });
+}
+
+TEST_P(TaskQueue, APrefetchHoldsTasksInHandWithinItsBound) {
+    run([&] { claims_overlap_the_store(options(2), 1); });
 }
 
 TEST_P(TaskQueue, TenThousandTasksEachReachExactlyOneFinalState) {
