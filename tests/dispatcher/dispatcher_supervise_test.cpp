@@ -84,17 +84,23 @@ TEST_P(DispatcherSupervise, DeathBeforeTheStartRequeuesTheJobUnrun) {
 
 TEST_P(DispatcherSupervise, PastTheIntensityTheDispatcherGivesUp) {
     run([] {
-        // Every run kills its worker; two restarts allowed: the third death gives up.
+        // Every run kills its worker; two restarts allowed: the third death
+        // gives up. The deaths wait until all ten jobs are in (else, from a
+        // plain thread, the dispatcher may give up while we still submit).
+        csp::chan<csp::unit> submitted;  // closed once every job is in
         dispatcher d({.workers = 1,
                       .max_restarts = 2,
                       .restart_period = std::chrono::hours(1),
-                      .test_fault = [](csp::worker_id, csp::job_id, bool started) {
-                          if (started) throw std::runtime_error("always");
+                      .test_fault = [submitted](csp::worker_id, csp::job_id, bool started) {
+                          if (!started) return;
+                          submitted.recv();
+                          throw std::runtime_error("always");
                       }});
         auto events = d.events();
         std::atomic<int> runs{0};
         std::vector<csp::job_handle<void>> hs;
         for (int i = 0; i < 10; ++i) hs.push_back(d.submit([&runs] { ++runs; }));
+        submitted.close();
         ASSERT_TRUE(d.wait_stopped_for(patience)) << csp::goroutine_dump();
         int failed = 0, cancelled = 0;
         for (auto& h : hs) {
