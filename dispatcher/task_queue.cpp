@@ -637,9 +637,7 @@ bool task_queue::wait_all_for(std::chrono::steady_clock::duration d) {
         if (now >= until) return false;
         // A local completion may have been the last; other processes'
         // completions show only in the store: look again at least every 20 ms.
-        select(case_recv(s_->progress, [](std::optional<unit>) {}),
-               case_recv(after(std::min<std::chrono::steady_clock::duration>(until - now, std::chrono::milliseconds(20))),
-                         [](std::optional<std::chrono::steady_clock::time_point>) {}));
+        s_->progress.recv_until(std::min(until, now + std::chrono::milliseconds(20)));
     }
 }
 

@@ -63,7 +63,8 @@ proc::proc(runtime& rt, std::size_t index)
       sched_(context::active()->get_scheduler()),
       running_(context::active()),
       main_ctx_(running_),
-      rng_(0x9E3779B97F4A7C15ull * (index + 1)) {
+      rng_(0x9E3779B97F4A7C15ull * (index + 1)),
+      spin_budget_(spin_max) {
     register_proc(this);
     tsan_main_ = tsan_fiber_current();
     pthread_attr_t attr;

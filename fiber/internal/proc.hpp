@@ -183,7 +183,7 @@ private:
     std::atomic<bool> remote_{false};  // Boost queued a fiber for us from another thread
     // How long the next idle spell spins at most (spin_for_work adapts it);
     // this thread's own.
-    std::chrono::steady_clock::duration spin_budget_ = std::chrono::microseconds(50);
+    std::chrono::steady_clock::duration spin_budget_;
     std::atomic<bool> looking_{false};  // in suspend_until: idle, spinning or parked
     std::atomic<bool> retired_{false};  // a stand-in with nothing to cover
 
