@@ -11,6 +11,7 @@
 #include <fiber/detail/parker.hpp>
 #include <fiber/internal/exit.hpp>
 #include <fiber/internal/goroutine.hpp>
+#include <fiber/internal/goroutine_pool.hpp>
 #include <fiber/internal/sanitizer.hpp>
 #include <fiber/internal/sched.hpp>
 
@@ -18,24 +19,48 @@ namespace csp::detail {
 
 namespace {
 
-/// What Boost runs: a body whose type only go()'s caller knows.
-struct erased_body {
-    const body_ops* ops;
-    void* body;  // in the goroutine's stack, below its record
+/// What Boost runs: the bodies go() builds for this fiber, whose types only
+/// go()'s callers know. One, or (from the pool) one after another.
+struct goroutine_main {
+    goroutine* g;
 
     void operator()() const noexcept {
-        goroutine_started();
-        ops->run(body);
-        goroutine_finished();
+        for (;;) {
+            goroutine_started();
+            g->ops->run(g->body);
+            // Pooled: parked until a go() gives it its next body.
+            if (!goroutine_finished(g)) return;  // Boost ends the fiber
+        }
     }
 };
+
+bool fits_body_slot(const body_ops& ops) noexcept {
+    return ops.size <= goroutine::body_slot_bytes && ops.align <= goroutine::body_slot_align;
+}
 
 }  // namespace
 
 void spawn_goroutine(std::size_t stack, const body_ops& ops, void* source) {
     const void* const function = ops.function ? ops.function(source) : nullptr;  // before the body takes it
+    // Fast path: an ended goroutine's fiber, parked in the pool, runs it.
+    const bool poolable = stack == 0 && fits_body_slot(ops);
+    if (poolable) {
+        if (goroutine* g = take_idle_goroutine()) {
+            try {
+                ops.construct(g->body, source);
+            } catch (...) {
+                return_idle_goroutine(g);
+                throw;
+            }
+            g->reincarnate(*ops.entry, function, ops);
+            make_ready(g->context());
+            return;
+        }
+    }
     goroutine_stack st = goroutine_stack::take(stack);
-    void* body = st.reserve(ops.size, ops.align);
+    // A poolable fiber's body area holds any small body, for its next ones.
+    void* body = poolable ? st.reserve(goroutine::body_slot_bytes, goroutine::body_slot_align)
+                          : st.reserve(ops.size, ops.align);
     if (!body) {
         st.give_back();
         throw std::length_error("csp::go: the function and its arguments take more than half the goroutine's stack");
@@ -50,6 +75,9 @@ void spawn_goroutine(std::size_t stack, const body_ops& ops, void* source) {
     // context owns it and destroys it with the context (goroutine's operator
     // delete frees nothing: the stack goes back to the pool after that).
     auto* record = ::new (st.record_space()) goroutine(*ops.entry, st.usable(), function);
+    record->ops = &ops;
+    record->body = body;
+    record->poolable = poolable;
     boost::intrusive_ptr<boost::fibers::context> ctx;
 #if defined(CSP_TSAN_FIBERS)
     // Boost.Context steps onto the new stack once while building the fiber
@@ -60,7 +88,7 @@ void spawn_goroutine(std::size_t stack, const body_ops& ops, void* source) {
 #endif
     try {
         ctx = boost::fibers::make_worker_context_with_properties(boost::fibers::launch::post, record,
-                                                                 goroutine_stack{st}, erased_body{&ops, body});
+                                                                 goroutine_stack{st}, goroutine_main{record});
     } catch (...) {
 #if defined(CSP_TSAN_FIBERS)
         __tsan_switch_to_fiber(creator, 0);

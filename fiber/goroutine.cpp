@@ -65,6 +65,28 @@ goroutine::goroutine(const std::type_info& entry, const boost::context::stack_co
 // Not instrumented by ThreadSanitizer: it may switch TSan to the dying
 // goroutine's fiber (see tsan_retire in proc.cpp), after which no instrumented
 // frame of ours may close.
+void goroutine::retire_to_pool() noexcept {
+    // No lock: a dump that already saw it listed reads only fields that
+    // change under the lock (reincarnate), and from now on skips it.
+    pooled_.store(true, std::memory_order_relaxed);
+}
+
+void goroutine::reincarnate(const std::type_info& entry, const void* function_address,
+                            const body_ops& body_ops) noexcept {
+    const std::uint64_t id = next_id.fetch_add(1, std::memory_order_relaxed);
+    local = nullptr;
+    ops = &body_ops;
+    ++reuses;
+    is_main.store(false, std::memory_order_relaxed);
+    set_waiting(wait_reason::none, nullptr);
+    // Under the lock: a dump holding it reads these only while not pooled.
+    std::lock_guard lk(shard_->mu);
+    id_ = id;
+    entry_ = &entry;
+    function = function_address;
+    pooled_.store(false, std::memory_order_relaxed);
+}
+
 CSP_NO_SANITIZE_THREAD goroutine::~goroutine() {
     shard_->remove(this);
 #if defined(CSP_TSAN_FIBERS)
@@ -75,7 +97,8 @@ CSP_NO_SANITIZE_THREAD goroutine::~goroutine() {
 void goroutine::visit_all(visit_fn fn, void* arg) {
     for (registry_shard& s : shards) {
         std::lock_guard lk(s.mu);
-        for (goroutine* g = s.head; g; g = g->next_) fn(*g, arg);
+        for (goroutine* g = s.head; g; g = g->next_)
+            if (!g->pooled_.load(std::memory_order_relaxed)) fn(*g, arg);
     }
 }
 

@@ -16,6 +16,10 @@ namespace csp::detail {
 namespace {
 thread_local thread_blocker tl_blocker;
 
+// Out of line: its first use constructs the thread's blocker, whose code
+// would otherwise make every goroutine's parker save registers it never uses.
+[[gnu::noinline]] thread_blocker* plain_thread_blocker() noexcept { return &tl_blocker; }
+
 // A deadline timer for a parked goroutine: aborts the wait unless a partner
 // claimed it first.
 struct deadline_timer : timer_node {
@@ -32,7 +36,8 @@ parker::parker() noexcept {
     goroutine_ref cur = current_goroutine();
     g = cur.g;
     home = cur.proc;
-    if (!g) blocker = &tl_blocker;
+    if (!g) [[unlikely]]
+        blocker = plain_thread_blocker();
 }
 
 void parker::wake() noexcept {

@@ -227,11 +227,11 @@ void proc::push_runnext(context* ctx) noexcept {
 // and released by the context that lands (landed), once this one's stack is
 // left. Not instrumented by ThreadSanitizer: pick_next has switched TSan's
 // fiber already (see pick_next).
-CSP_NO_SANITIZE_THREAD void proc::park(context* self, spin_mutex& lk) noexcept {
+CSP_NO_SANITIZE_THREAD void proc::park(context* self, spin_mutex* lk) noexcept {
     // Detached while parked: whichever thread wakes it may run it.
     sched_->detach_worker_context(self);
     context* next = pick_next();
-    unlock_on_landing_ = &lk;
+    unlock_on_landing_ = lk;
     next->resume();
     current_proc()->landed();  // maybe another thread's proc by now
 }

@@ -10,6 +10,7 @@
 #include <fiber/go.hpp>
 #include <fiber/internal/exit.hpp>
 #include <fiber/internal/goroutine.hpp>
+#include <fiber/internal/goroutine_pool.hpp>
 #include <fiber/internal/overflow.hpp>
 #include <fiber/internal/sched.hpp>
 
@@ -175,7 +176,7 @@ goroutine_ref current_goroutine() noexcept {
 bool on_proc(const void* p) noexcept { return tl_proc == p; }
 
 void park_current(boost::fibers::context* self, spin_mutex& lk) noexcept {
-    tl_proc->park(self, lk);
+    tl_proc->park(self, &lk);
     stop_here_if_exiting();
 }
 
@@ -210,12 +211,16 @@ void goroutine_started() noexcept {
     stop_here_if_exiting();
 }
 
-void goroutine_finished() noexcept {
-    if (proc* p = tl_proc) {
-        // Its last switch away: checked before what it made ready runs here.
-        goroutine::of(p->running())->check_canary(canary_check::whole);
-        p->note_terminated();
+bool goroutine_finished(goroutine* g) noexcept {
+    proc* p = tl_proc;
+    // Its last switch away: checked before what it made ready runs here.
+    g->check_canary(canary_check::whole);
+    if (g->poolable && keep_idle_goroutine(g)) {
+        p->park(g->context(), nullptr);  // at once: invariant 1 of goroutine_pool.cpp
+        return true;
     }
+    p->note_terminated();
+    return false;
 }
 
 }  // namespace csp::detail

@@ -18,7 +18,7 @@ inline void spin_pause() noexcept {
 
 class spin_mutex {
 public:
-    void lock() noexcept {
+    [[gnu::always_inline]] void lock() noexcept {
         // Why exchange first: the uncontended case is one atomic.
         if (!locked_.exchange(true, std::memory_order_acquire)) return;
         lock_contended();

@@ -45,7 +45,7 @@ public:
 
     /// Pops waiters until one can be claimed for its case; stale waiters
     /// (their select already completed elsewhere, or timed out) are dropped.
-    waiter* claim_first() noexcept {
+    [[gnu::always_inline]] waiter* claim_first() noexcept {
         while (waiter* w = head_) {
             remove(w);
             if (w->try_claim()) return w;

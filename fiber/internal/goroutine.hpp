@@ -19,6 +19,7 @@ namespace csp::detail {
 const char* to_string(wait_reason r) noexcept;
 
 struct registry_shard;
+struct body_ops;  // fiber/go.hpp
 
 class goroutine final : public boost::fibers::fiber_properties {
 public:
@@ -63,14 +64,37 @@ public:
     }
     void* tsan_fiber = nullptr;  // ThreadSanitizer's handle, in TSan builds
     void* local = nullptr;       // csp::detail::goroutine_local()
-    const void* const function;            // the function it runs, if go() was given one; or null
+    // Written before the goroutine is listed, or under the registry lock
+    // while it is pooled (reincarnate); dumps read them under that lock.
+    const void* function;                  // the function it runs, if go() was given one; or null
     std::atomic<bool> is_main{false};      // the goroutine of csp::run's main (dumps say "main")
     const char* entry() const noexcept { return entry_->name(); }
+
+    // What its fiber runs next (go.cpp's goroutine_main): the body go()
+    // built at `body`, in the stack's top bytes above what Boost uses.
+    const body_ops* ops = nullptr;
+    void* body = nullptr;
+    /// Its fiber may run another goroutine once this one ends (Go's gFree):
+    /// a default-size stack whose body area holds any small body
+    /// (body_slot_bytes, body_slot_align).
+    bool poolable = false;
+    goroutine* next_idle = nullptr;  // link in an idle list (goroutine_pool.cpp)
+    std::uint32_t reuses = 0;        // goroutines its fiber ran before this one
+    static constexpr std::size_t body_slot_bytes = 64;
+    static constexpr std::size_t body_slot_align = 16;
+
+    /// The goroutine ended and its fiber waits in the pool: dumps leave it
+    /// out from now on (count() does not: it is a capacity hint).
+    void retire_to_pool() noexcept;
+    /// A pooled fiber starts goroutine number next: a new id, what it runs
+    /// (its body is built already), a clean slate; listed again.
+    void reincarnate(const std::type_info& entry, const void* function_address, const body_ops& body_ops) noexcept;
 
     /// Calls f(const goroutine&) for every live goroutine, holding each
     /// registry shard's lock in turn.
     template <class F>
     static void for_each(F&& f);
+    /// Goroutines in the registry, pooled ones included (a capacity hint).
     static std::size_t count() noexcept;
 
 private:
@@ -80,6 +104,7 @@ private:
     std::atomic<wait_reason> reason_{wait_reason::none};
     std::atomic<const void*> object_{nullptr};
     registry_shard* shard_;
+    std::atomic<bool> pooled_{false};  // set by the goroutine itself; cleared under shard_->mu
     goroutine* prev_ = nullptr;
     goroutine* next_ = nullptr;
 

@@ -50,7 +50,8 @@ public:
     /// A goroutine made ready by code running on this thread.
     void push_runnext(boost::fibers::context* ctx) noexcept;
     /// Detaches the running goroutine and switches away; see park_current.
-    void park(boost::fibers::context* self, spin_mutex& lk) noexcept;
+    /// `lk` (if any) is released by whatever lands on this thread next.
+    void park(boost::fibers::context* self, spin_mutex* lk) noexcept;
     void note_terminated() noexcept { ++terminated_; }
     /// First thing a context does on this thread after a switch: lets go of
     /// the lock a parking goroutine switched away with (the parker's

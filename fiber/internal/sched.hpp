@@ -45,9 +45,10 @@ std::size_t procs();
 
 /// Bookkeeping around a goroutine's body (goroutine_panicked, for an
 /// exception that escaped it, is in go.hpp): the first thing it does, and
-/// the last before it terminates.
+/// the last. goroutine_finished returns true once the fiber, kept in the
+/// pool, was resumed with a new body to run; false: it terminates.
 void goroutine_started() noexcept;
-void goroutine_finished() noexcept;
+bool goroutine_finished(goroutine* g) noexcept;
 
 /// What a plain thread (not a runtime scheduler thread) blocks on. One per
 /// thread, reused by every blocking operation of that thread.
