@@ -106,10 +106,11 @@ struct parker {
     spin_mutex park_lock;                     // invariant 4
 
 private:
-    // Nobody else can hold park_lock yet: a claimer needs a queue lock the
-    // caller still holds. So this never waits.
+    // Nobody else can hold or take park_lock yet: a claimer needs a queue
+    // lock the caller still holds, whose release publishes this store. So
+    // this never waits, and needs no atomic exchange.
     void lock_for_park() noexcept {
-        if (!park_lock.try_lock()) claimed_before_parking();  // broken invariant 4: never silently
+        if (!park_lock.lock_unshared()) claimed_before_parking();  // broken invariant 4: never silently
     }
     [[noreturn]] static void claimed_before_parking() noexcept;
     /// Switches away; park_lock is released by whatever runs next on this

@@ -24,6 +24,16 @@ public:
         lock_contended();
     }
     bool try_lock() noexcept { return !locked_.exchange(true, std::memory_order_acquire); }
+    /// Takes the lock when nobody else can hold or take it yet: whoever could
+    /// must first find it through a release the caller makes later (a
+    /// parker's park_lock: a waker finds the parker through a queue whose
+    /// lock the parker still holds). A plain store, not an atomic exchange;
+    /// false if it was held after all (a broken invariant).
+    bool lock_unshared() noexcept {
+        if (locked_.load(std::memory_order_relaxed)) return false;
+        locked_.store(true, std::memory_order_relaxed);
+        return true;
+    }
     void unlock() noexcept { locked_.store(false, std::memory_order_release); }
 
 private:
