@@ -107,6 +107,16 @@ bool keep_idle_goroutine(goroutine* self) noexcept {
     return true;
 }
 
+void share_idle_goroutines() noexcept {
+    idle_list& mine = tl_idle;
+    if (!mine.head) return;
+    // Past the shared limit if need be: parked fibers cannot end from here,
+    // and a retired stand-in (the caller) holds at most local_limit.
+    std::lock_guard lk(shared.mu);
+    while (goroutine* g = mine.pop()) shared.list.push(g);
+    shared.published();
+}
+
 void return_idle_goroutine(goroutine* g) noexcept {
     std::lock_guard lk(shared.mu);
     shared.list.push(g);  // past the limit by one at worst: it cannot end from here

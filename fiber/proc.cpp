@@ -8,6 +8,7 @@
 #include <boost/fiber/type.hpp>
 
 #include <fiber/internal/goroutine.hpp>
+#include <fiber/internal/goroutine_pool.hpp>
 
 #include <fiber/internal/runtime.hpp>
 
@@ -457,7 +458,9 @@ void proc::suspend_until(std::chrono::steady_clock::time_point const& tp) noexce
     landed();
     if (retired_.load(std::memory_order_acquire)) {
         // A stand-in with nothing to cover: sleeps until the monitor needs
-        // it again (its timers are the other threads' to fire).
+        // it again (its timers are the other threads' to fire), and leaves
+        // the ended goroutines it kept to the others.
+        share_idle_goroutines();
         park_thread(clock::time_point::max());
         return;
     }

@@ -15,6 +15,10 @@ goroutine* take_idle_goroutine() noexcept;
 /// once (park_idle), before anything else runs on this thread.
 bool keep_idle_goroutine(goroutine* self) noexcept;
 
+/// A scheduler thread about to sleep for long (a retired stand-in) hands
+/// its list to the shared one, where other threads' go() find them.
+void share_idle_goroutines() noexcept;
+
 /// A goroutine take_idle_goroutine() gave that go() could not use (building
 /// its body threw): back to the pool, still parked.
 void return_idle_goroutine(goroutine* g) noexcept;
