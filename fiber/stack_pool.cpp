@@ -7,7 +7,10 @@
 // Guards, best first (CSP_STACK_GUARD=mprotect or =canary forces the later
 // ones, for tests):
 //  1. MADV_GUARD_INSTALL (Linux 6.13+): a guard page without a mapping of
-//     its own. An overflow faults; the SIGSEGV handler reports it.
+//     its own. An overflow faults; the SIGSEGV handler reports it. A slab's
+//     guards go in with one process_madvise() on the own process (6.13 takes
+//     any advice for it), else one madvise() each (CSP_STACK_GUARD=madvise
+//     forces that, for tests): a syscall per slab, not per stack.
 //  2. mprotect(PROT_NONE): splits the slab's mapping around every guard, two
 //     mappings per stack. Used while the slabs so guarded stay within half
 //     of vm.max_map_count (the rest is the program's), ~16,000 stacks by
@@ -30,7 +33,11 @@
 
 #include <malloc.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <atomic>
@@ -54,6 +61,9 @@
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102  // Linux 6.13: guard pages without a mapping each
+#endif
+#ifndef MADV_GUARD_REMOVE
+#define MADV_GUARD_REMOVE 103
 #endif
 
 namespace csp::detail {
@@ -144,11 +154,12 @@ size_class& class_for(std::size_t size) {
 
 // ---- guards -------------------------------------------------------------
 
-enum class guard_mode { guard_install, mprotect, canary };
+enum class guard_mode { guard_install, guard_install_each, mprotect, canary };
 
 guard_mode configured_guard() noexcept {
     static const guard_mode m = [] {
         const char* e = std::getenv("CSP_STACK_GUARD");
+        if (e && std::strcmp(e, "madvise") == 0) return guard_mode::guard_install_each;
         if (e && std::strcmp(e, "mprotect") == 0) return guard_mode::mprotect;
         if (e && std::strcmp(e, "canary") == 0) return guard_mode::canary;
         return guard_mode::guard_install;
@@ -177,20 +188,72 @@ bool take_budget(long maps) noexcept {
     return false;
 }
 
+/// process_madvise() on the own process: how the pidfd is named. The
+/// PIDFD_SELF sentinel (Linux 6.14+) costs no descriptor; before it, a
+/// pidfd opened per call (not cached: a forked child must not name its
+/// parent). `none`: the kernel takes no batched advice (before 6.13).
+enum class self_pidfd { sentinel, opened, none };
+std::atomic<self_pidfd> batch_advice{self_pidfd::sentinel};
+constexpr int pidfd_self_process = -10001;  // PIDFD_SELF_THREAD_GROUP
+
+/// `advice` on `n` ranges of this process in one call; the bytes advised
+/// (the first ranges, in order), or -1 and errno. Falls back (for good)
+/// from the sentinel to an opened pidfd, and from that to none.
+long advise_ranges(const iovec* ranges, std::size_t n, int advice) noexcept {
+    for (;;) {
+        const self_pidfd how = batch_advice.load(std::memory_order_relaxed);
+        if (how == self_pidfd::none) {
+            errno = ENOSYS;
+            return -1;
+        }
+        int fd = pidfd_self_process;
+        if (how == self_pidfd::opened && (fd = static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0))) < 0) {
+            batch_advice.store(self_pidfd::none, std::memory_order_relaxed);
+            continue;
+        }
+        const long r = ::syscall(SYS_process_madvise, fd, ranges, n, advice, 0u);
+        const int err = errno;
+        if (how == self_pidfd::opened) ::close(fd);
+        errno = err;
+        if (r >= 0) return r;
+        if (err == EBADF && how == self_pidfd::sentinel) {  // a kernel without PIDFD_SELF
+            batch_advice.store(self_pidfd::opened, std::memory_order_relaxed);
+            continue;
+        }
+        if (err == ENOSYS || err == EPERM || (err == EINVAL && advice == MADV_GUARD_INSTALL))
+            batch_advice.store(self_pidfd::none, std::memory_order_relaxed);  // before 6.13, or a sandbox
+        return -1;
+    }
+}
+
+/// MADV_GUARD_INSTALL on the guard page of each of the `n` stacks of a
+/// slab: all in one call where the kernel takes it, else (and for what the
+/// call left) one madvise() each. False (nothing installed) if the kernel
+/// has no such guards.
+bool install_guards(char* base, std::size_t stride, std::size_t n, guard_mode mode) noexcept {
+    const std::size_t g = page_size();
+    std::size_t i = 0;
+    if (mode == guard_mode::guard_install) {
+        iovec ranges[max_stacks_per_slab];
+        for (std::size_t k = 0; k < n; ++k) ranges[k] = iovec{base + k * stride, g};
+        const long r = advise_ranges(ranges, n, MADV_GUARD_INSTALL);
+        if (r > 0) i = static_cast<std::size_t>(r) / g;  // ranges are done in order
+    }
+    while (i < n && ::madvise(base + i * stride, g, MADV_GUARD_INSTALL) == 0) ++i;
+    if (i == n) return true;
+    if (i == 0) guard_install_works.store(false, std::memory_order_relaxed);  // an older kernel
+    for (std::size_t k = 0; k < i; ++k) ::madvise(base + k * stride, g, MADV_GUARD_REMOVE);  // unexpected: undo
+    return false;
+}
+
 /// Tries guard pages on a fresh slab; false leaves it unguarded (and
 /// writable).
 bool guard_slab(char* base, std::size_t stride, std::size_t n) noexcept {
     const std::size_t g = page_size();
     const guard_mode mode = configured_guard();
-    if (mode == guard_mode::guard_install && guard_install_works.load(std::memory_order_relaxed)) {
-        std::size_t i = 0;
-        while (i < n && ::madvise(base + i * stride, g, MADV_GUARD_INSTALL) == 0) ++i;
-        if (i == n) return true;
-        if (i == 0) guard_install_works.store(false, std::memory_order_relaxed);  // an older kernel
-        else {  // unexpected: take the installed ones back off
-            for (std::size_t k = 0; k < i; ++k) ::madvise(base + k * stride, g, 103 /* MADV_GUARD_REMOVE */);
-        }
-    }
+    if ((mode == guard_mode::guard_install || mode == guard_mode::guard_install_each) &&
+        guard_install_works.load(std::memory_order_relaxed) && install_guards(base, stride, n, mode))
+        return true;
     if (mode == guard_mode::canary) return false;
     // Each guard splits the mapping: a guard and a stack mapping per stack.
     const long cost = static_cast<long>(2 * n + 1);
