@@ -46,12 +46,16 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <condition_variable>
 #include <mutex>
 #include <new>
+#include <thread>
 
 #include <fiber/detail/spin_mutex.hpp>
 #include <fiber/internal/goroutine.hpp>
 #include <fiber/internal/overflow.hpp>
+#include <fiber/internal/runtime.hpp>
+#include <fiber/internal/stack_reserve.hpp>
 #include <fiber/internal/sched.hpp>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -308,9 +312,16 @@ std::size_t stacks_per_slab(std::size_t stride) noexcept {
     return std::clamp<std::size_t>(slab_bytes_target / stride, 1, max_stacks_per_slab);
 }
 
-/// Maps a slab of stacks of `size`; returns the sp of one, frees the rest
-/// into `c`.
-void* new_slab(size_class& c, std::size_t size) {
+/// Free stacks linked first..last, `n` of them.
+struct stack_chain {
+    free_stack* first = nullptr;
+    free_stack* last = nullptr;
+    std::size_t n = 0;
+};
+
+/// Maps (and guards) a slab of stacks of `size`, all free, linked through
+/// their tops: the first touch of each stack's top page happens here.
+stack_chain make_slab(std::size_t size) {
     const std::size_t stride = size + page_size();
     const std::size_t n = stacks_per_slab(stride);
     char* base = nullptr;
@@ -331,15 +342,21 @@ void* new_slab(size_class& c, std::size_t size) {
     // leaked.
     for (std::size_t i = 0; i < n; ++i) __lsan_register_root_region(base + i * stride + page_size(), size);
 #endif
-    auto sp = [&](std::size_t i) { return base + i * stride + page_size() + size; };
-    std::lock_guard lk(c.mu);
-    for (std::size_t i = 1; i < n; ++i) {
-        free_stack* node = node_of(sp(i));
-        node->next = c.dirty;
-        c.dirty = node;
-        ++c.dirty_count;
+    auto node = [&](std::size_t i) { return node_of(base + i * stride + page_size() + size); };
+    for (std::size_t i = 0; i + 1 < n; ++i) node(i)->next = node(i + 1);
+    node(n - 1)->next = nullptr;
+    return stack_chain{node(0), node(n - 1), n};
+}
+
+/// Takes the first stack of `ch` and frees the rest into `c`, under one lock.
+free_stack* take_first(size_class& c, const stack_chain& ch) noexcept {
+    if (ch.n > 1) {
+        std::lock_guard lk(c.mu);
+        ch.last->next = c.dirty;
+        c.dirty = ch.first->next;
+        c.dirty_count += ch.n - 1;
     }
-    return sp(0);
+    return ch.first;
 }
 
 // ---- returning memory ---------------------------------------------------
@@ -484,6 +501,127 @@ void release(thread_cache& tc, size_class& c) noexcept {
     if (too_many) release_dirty(c, dirty_limit / 2);
 }
 
+// ---- the reserve ----------------------------------------------------------
+//
+// A process that keeps needing fresh default-size stacks (its spawners
+// mapped reserve_after slabs of them) gets a thread that makes the next
+// slabs ready ahead of demand: mapped, guarded, and each stack's top page
+// touched (the free-list links written). That kernel work is most of what
+// starting a goroutine on a fresh stack costs; the spawner now takes a ready
+// slab under one lock, and maps one itself only when the reserve is empty
+// (then both make slabs: the work splits). Small programs pay nothing: no
+// thread, no ready slab, until growth is seen. csp::free_os_memory() empties
+// the reserve; it fills again only once a spawner asks again.
+//
+// Invariants (under reserve_state::mu):
+//  1. ready[0, count) are slabs whose stacks are all free; count <= reserve_slabs.
+//  2. The refiller makes slabs only while `wanted` and count < reserve_slabs:
+//     `wanted` is set by a spawner that came for a slab, cleared by a drain.
+//  3. `waiting`: the refiller is (about to be) asleep on cv, and needs a notify.
+
+constexpr std::size_t reserve_slabs = 2;  // ready stacks: 128, with 512 KiB of touched pages
+constexpr std::size_t reserve_after = 4;  // slabs a process maps itself before it gets a refiller
+
+struct reserve_state {
+    std::mutex mu;
+    std::condition_variable cv;
+    stack_chain ready[reserve_slabs];
+    std::size_t count = 0;
+    bool wanted = false;
+    bool waiting = false;
+    std::size_t slabs_taken = 0;  // ever, for tests
+};
+
+/// Never destroyed: the refiller outlives main.
+reserve_state& reserve() {
+    static reserve_state* r = new reserve_state();
+    return *r;
+}
+
+std::atomic<std::size_t> own_slabs{0};           // default-size slabs spawners mapped
+std::atomic<bool> refiller_started{false};
+
+/// The refiller's loop: fills the reserve while a spawner wants it.
+[[noreturn]] void refill_reserve() {
+    internal_thread_started();  // counted out of deadlock checks (it never touches a channel)
+    reserve_state& r = reserve();
+    const std::size_t size = default_stack_size();
+    std::unique_lock lk(r.mu);
+    for (;;) {
+        while (!r.wanted || r.count == reserve_slabs) {  // invariant 2
+            r.waiting = true;
+            r.cv.wait(lk);
+        }
+        r.waiting = false;
+        lk.unlock();
+        stack_chain ch;
+        try {
+            ch = make_slab(size);
+        } catch (const std::bad_alloc&) {
+            lk.lock();
+            r.wanted = false;  // the spawner, mapping its own, will throw to its caller
+            continue;
+        }
+        lk.lock();
+        r.ready[r.count++] = ch;  // only the refiller adds: still below the bound
+    }
+}
+
+/// Counts a slab a spawner mapped itself; the reserve_after-th starts the
+/// refiller.
+void note_own_slab() noexcept {
+    if (own_slabs.fetch_add(1, std::memory_order_relaxed) + 1 != reserve_after) return;
+    refiller_started.store(true, std::memory_order_relaxed);
+    try {
+        std::thread(refill_reserve).detach();
+    } catch (...) {
+        refiller_started.store(false, std::memory_order_relaxed);  // no thread: no reserve
+    }
+}
+
+/// A stack of a ready slab (the rest freed into `c`), or null: the reserve
+/// is empty (or there is none). Asks the refiller for more either way.
+free_stack* take_reserved(size_class& c) {
+    if (!refiller_started.load(std::memory_order_relaxed)) return nullptr;  // a small program
+    reserve_state& r = reserve();
+    stack_chain ch;
+    bool wake;
+    {
+        std::lock_guard lk(r.mu);
+        r.wanted = true;
+        if (r.count) {
+            ch = r.ready[--r.count];
+            ++r.slabs_taken;
+        }
+        wake = r.waiting;
+        r.waiting = false;  // one notify is enough
+    }
+    if (wake) r.cv.notify_one();
+    return ch.first ? take_first(c, ch) : nullptr;
+}
+
+/// Moves the reserve's stacks into `c` (dirty, to be released with the
+/// rest); the refiller rests until a spawner asks again.
+void drain_reserve(size_class& c) noexcept {
+    if (!refiller_started.load(std::memory_order_relaxed)) return;
+    reserve_state& r = reserve();
+    stack_chain taken[reserve_slabs];
+    std::size_t n;
+    {
+        std::lock_guard lk(r.mu);
+        r.wanted = false;
+        n = r.count;
+        std::copy_n(r.ready, n, taken);
+        r.count = 0;
+    }
+    std::lock_guard lk(c.mu);
+    for (std::size_t i = 0; i < n; ++i) {
+        taken[i].last->next = c.dirty;
+        c.dirty = taken[i].first;
+        c.dirty_count += taken[i].n;
+    }
+}
+
 boost::context::stack_context take_pooled(std::size_t size) {
     const std::size_t default_size = default_stack_size();
     const std::size_t sz = size ? class_size(size) : default_size;
@@ -517,7 +655,14 @@ boost::context::stack_context take_pooled(std::size_t size) {
             return sctx;
         }
     }
-    sctx.sp = new_slab(c, sz);
+    if (sz == default_size) {
+        if (free_stack* n = take_reserved(c)) {
+            sctx.sp = sp_of(n);
+            return sctx;
+        }
+    }
+    sctx.sp = sp_of(take_first(c, make_slab(sz)));
+    if (sz == default_size) note_own_slab();
     return sctx;
 }
 
@@ -547,6 +692,19 @@ void give_back_pooled(boost::context::stack_context& sctx) noexcept {
 }
 
 }  // namespace
+
+stack_reserve_view stack_reserve_now() noexcept {
+    stack_reserve_view v;
+    v.started = refiller_started.load(std::memory_order_relaxed);
+    if (!v.started) return v;
+    reserve_state& r = reserve();
+    std::lock_guard lk(r.mu);
+    v.refiller_asleep = r.waiting;
+    for (std::size_t i = 0; i < r.count; ++i) v.ready_stacks += r.ready[i].n;
+    v.bound_stacks = reserve_slabs * stacks_per_slab(default_stack_size() + page_size());
+    v.slabs_taken = r.slabs_taken;
+    return v;
+}
 
 goroutine_stack goroutine_stack::take(std::size_t size) {
     goroutine_stack st;
@@ -593,6 +751,7 @@ void free_os_memory() noexcept {
         }
         tc.count = 0;
     }
+    drain_reserve(class_for(default_stack_size()));
     for (size_class& c : classes) {
         if (__atomic_load_n(&c.size, __ATOMIC_ACQUIRE) == 0) break;
         release_dirty(c, 0);
