@@ -342,10 +342,14 @@ stack_chain make_slab(std::size_t size) {
     // leaked.
     for (std::size_t i = 0; i < n; ++i) __lsan_register_root_region(base + i * stride + page_size(), size);
 #endif
+    // The first stack, then the others from the top down: taken in that
+    // order, each new stack lies above the free ones, not above one in use
+    // (an overflow past a canary tramples free stacks first).
     auto node = [&](std::size_t i) { return node_of(base + i * stride + page_size() + size); };
-    for (std::size_t i = 0; i + 1 < n; ++i) node(i)->next = node(i + 1);
-    node(n - 1)->next = nullptr;
-    return stack_chain{node(0), node(n - 1), n};
+    free_stack* last = node(0);
+    for (std::size_t i = n - 1; i >= 1; --i) last = last->next = node(i);
+    last->next = nullptr;
+    return stack_chain{node(0), last, n};
 }
 
 /// Takes the first stack of `ch` and frees the rest into `c`, under one lock.
@@ -700,6 +704,7 @@ stack_reserve_view stack_reserve_now() noexcept {
     reserve_state& r = reserve();
     std::lock_guard lk(r.mu);
     v.refiller_asleep = r.waiting;
+    v.asked = r.wanted;
     for (std::size_t i = 0; i < r.count; ++i) v.ready_stacks += r.ready[i].n;
     v.bound_stacks = reserve_slabs * stacks_per_slab(default_stack_size() + page_size());
     v.slabs_taken = r.slabs_taken;

@@ -10,6 +10,7 @@ namespace csp::detail {
 struct stack_reserve_view {
     bool started = false;          // the refiller thread exists (the process grew)
     bool refiller_asleep = false;  // it waits for a spawner to ask
+    bool asked = false;            // a spawner asked since the last free_os_memory(): it fills up
     std::size_t ready_stacks = 0;  // in ready slabs
     std::size_t bound_stacks = 0;  // the most it may hold
     std::size_t slabs_taken = 0;   // by spawners, ever

@@ -105,8 +105,7 @@ TEST(StackMemoryDeathTest, ManyGoroutinesWithTheDefaultGuardsAndMemoryComesBack)
 }
 
 // Parks goroutines until one started on a stack of a ready slab (at most
-// `limit`: the refiller, a thread of its own, may get little of a busy
-// machine's time), runs `check` while they are parked, then releases them
+// `limit`), runs `check` while they are parked, then releases them
 // and waits until they are gone.
 template <class F>
 void park_until_a_ready_slab_is_taken(long limit, F check) {
@@ -122,6 +121,11 @@ void park_until_a_ready_slab_is_taken(long limit, F check) {
             finished.done();
         });
         ++n;
+        // The refiller, asked, gets to make a slab (on a busy machine the
+        // spawner alone could map them all).
+        const auto v = stack_reserve_now();
+        if (v.asked && v.ready_stacks == 0 && v.slabs_taken == taken)
+            yield_until([] { return stack_reserve_now().ready_stacks > 0; }, patience);
     }
     EXPECT_GT(stack_reserve_now().slabs_taken, taken) << n << " goroutines started, none on a ready stack";
     check();
