@@ -29,6 +29,10 @@
 // last frames). Beyond `dirty_limit` free stacks of a size, the older half
 // is handed back to the system (MADV_DONTNEED) and kept as clean stacks,
 // listed outside their memory; csp::free_os_memory() releases them all.
+//
+// A fresh stack's cost is kernel work: mapping, the guard, the first touch
+// of its top page. A process that keeps needing fresh ones gets a thread
+// that does it ahead of demand (the reserve, below), off the spawning thread.
 #include <fiber/memory.hpp>
 
 #include <malloc.h>
@@ -37,11 +41,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <cerrno>
-
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
