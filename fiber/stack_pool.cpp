@@ -275,6 +275,37 @@ bool guard_slab(char* base, std::size_t stride, std::size_t n) noexcept {
     return true;
 }
 
+// Guarded slabs: carved from writable reservations too, so that making one
+// takes no mmap() of its own. (One per slab grew the mapping below it: a
+// write lock on the region that made page faults in it on other threads,
+// say a spawner's while the refiller mapped, wait.)
+constexpr std::size_t guarded_reservation_bytes = 1ull << 30;  // address space: ~15,000 default stacks
+std::mutex reservation_mu;
+char* reservation_next = nullptr;
+char* reservation_end = nullptr;
+
+char* carve_guarded_slab(std::size_t bytes) {
+    std::lock_guard lk(reservation_mu);
+    if (static_cast<std::size_t>(reservation_end - reservation_next) < bytes) {
+        const std::size_t reserve = std::max(guarded_reservation_bytes, bytes);
+        void* mem = ::mmap(nullptr, reserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (mem == MAP_FAILED) throw std::bad_alloc();
+        reservation_next = static_cast<char*>(mem);
+        reservation_end = reservation_next + reserve;
+    }
+    char* slab = reservation_next;
+    reservation_next += bytes;
+    return slab;
+}
+
+/// Takes back a slab that got no guards (untouched, so as good as new) if
+/// none was carved after it; else its address space stays unused (an
+/// munmap() would split the mapping: one more per slab, once guards run out).
+void uncarve_guarded_slab(char* slab, std::size_t bytes) noexcept {
+    std::lock_guard lk(reservation_mu);
+    if (reservation_next == slab + bytes) reservation_next = slab;
+}
+
 // Canary slabs: carved from reservations, upwards. The first page of each
 // reservation stays inaccessible: an overflow that runs through every slab
 // below it still faults there (reported as an overflow).
@@ -330,12 +361,9 @@ stack_chain make_slab(std::size_t size) {
     char* base = nullptr;
     bool guarded = false;
     if (configured_guard() != guard_mode::canary) {
-        void* mem = ::mmap(nullptr, stride * n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                           -1, 0);
-        if (mem == MAP_FAILED) throw std::bad_alloc();
-        base = static_cast<char*>(mem);
+        base = carve_guarded_slab(stride * n);
         guarded = guard_slab(base, stride, n);
-        if (!guarded) ::munmap(base, stride * n);
+        if (!guarded) uncarve_guarded_slab(base, stride * n);
     }
     if (!guarded) base = carve_canary_slab(stride * n);
     note_stack_slab(base, stride, n);
@@ -524,9 +552,12 @@ void release(thread_cache& tc, size_class& c) noexcept {
 //  1. ready[0, count) are slabs whose stacks are all free; count <= reserve_slabs.
 //  2. The refiller makes slabs only while `wanted` and count < reserve_slabs:
 //     `wanted` is set by a spawner that came for a slab, cleared by a drain.
-//  3. `waiting`: the refiller is (about to be) asleep on cv, and needs a notify.
+//  3. `waiting`: the refiller is (about to be) asleep on cv, and needs a
+//     notify. It falls asleep only when invariant 2 says so, and is woken
+//     once `wanted` with count <= reserve_slabs / 2: asleep while wanted,
+//     the reserve holds more than half its bound.
 
-constexpr std::size_t reserve_slabs = 2;  // ready stacks: 128, with 512 KiB of touched pages
+constexpr std::size_t reserve_slabs = 4;  // ready stacks: 256, with 1 MiB of touched pages
 constexpr std::size_t reserve_after = 4;  // slabs a process maps itself before it gets a refiller
 
 struct reserve_state {
@@ -600,8 +631,10 @@ free_stack* take_reserved(size_class& c) {
             ch = r.ready[--r.count];
             ++r.slabs_taken;
         }
-        wake = r.waiting;
-        r.waiting = false;  // one notify is enough
+        // Woken once half the reserve is gone, not per slab: a wake-up
+        // costs the spawner a few microseconds (an interrupt to another CPU).
+        wake = r.waiting && r.count <= reserve_slabs / 2;
+        if (wake) r.waiting = false;  // one notify is enough
     }
     if (wake) r.cv.notify_one();
     return ch.first ? take_first(c, ch) : nullptr;

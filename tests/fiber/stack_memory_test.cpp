@@ -143,11 +143,12 @@ TEST(StackMemoryDeathTest, TheReserveStaysWithinItsBoundAndFreeOsMemoryEmptiesIt
         csp::run([&] {
             EXPECT_FALSE(stack_reserve_now().started) << "a reserve before the process grew";
             park_until_a_ready_slab_is_taken(goroutines(), [&] {
-                // Asleep while a spawner still wants it: the reserve is full.
+                // Asleep while a spawner still wants it: the reserve is more
+                // than half full (it is woken at half), and never beyond.
                 ASSERT_TRUE(yield_until(refiller_asleep, patience)) << "the refiller never rests";
                 const auto full = stack_reserve_now();
-                EXPECT_GT(full.bound_stacks, 0u);
-                EXPECT_EQ(full.ready_stacks, full.bound_stacks) << "a reserve still wanted, not full";
+                EXPECT_GT(full.ready_stacks, full.bound_stacks / 2) << "asleep with the reserve wanted and low";
+                EXPECT_LE(full.ready_stacks, full.bound_stacks);
                 csp::free_os_memory();
                 EXPECT_EQ(stack_reserve_now().ready_stacks, 0u) << "free_os_memory kept the reserve";
             });
@@ -157,7 +158,8 @@ TEST(StackMemoryDeathTest, TheReserveStaysWithinItsBoundAndFreeOsMemoryEmptiesIt
             park_until_a_ready_slab_is_taken(goroutines(), [&] {
                 ASSERT_TRUE(yield_until(refiller_asleep, patience));
                 const auto again = stack_reserve_now();
-                EXPECT_EQ(again.ready_stacks, again.bound_stacks);
+                EXPECT_GT(again.ready_stacks, again.bound_stacks / 2);
+                EXPECT_LE(again.ready_stacks, again.bound_stacks);
             });
         });
     });
