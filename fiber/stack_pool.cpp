@@ -53,6 +53,8 @@
 #include <mutex>
 #include <new>
 #include <thread>
+#include <tuple>
+#include <utility>
 
 #include <fiber/detail/spin_mutex.hpp>
 #include <fiber/internal/goroutine.hpp>
@@ -275,71 +277,89 @@ bool guard_slab(char* base, std::size_t stride, std::size_t n) noexcept {
     return true;
 }
 
-// Guarded slabs: carved from writable reservations too, so that making one
-// takes no mmap() of its own. (One per slab grew the mapping below it: a
-// write lock on the region that made page faults in it on other threads,
-// say a spawner's while the refiller mapped, wait.)
+// Slabs are carved upwards from large reservations of address space: few
+// mappings, and a slab costs no mmap() of its own. (One per slab grew the
+// mapping below it under the mmap write lock, and page faults in it on other
+// threads, say a spawner's while the refiller mapped, waited.)
+struct slab_source {
+    std::mutex mu;
+    char* next = nullptr;
+    char* end = nullptr;
+
+    /// `bytes` of address space. When the current reservation is short,
+    /// `reserve(bytes)` maps a new one and returns its usable [lo, hi);
+    /// `ready(slab, bytes)` runs on the slab before it is handed out.
+    template <class Reserve, class Ready>
+    char* carve(std::size_t bytes, Reserve reserve, Ready ready) {
+        std::lock_guard lk(mu);
+        if (static_cast<std::size_t>(end - next) < bytes) std::tie(next, end) = reserve(bytes);
+        ready(next, bytes);
+        char* slab = next;
+        next += bytes;
+        return slab;
+    }
+
+    /// Takes back a slab if none was carved after it; else its address
+    /// space stays unused (an munmap() would split the mapping).
+    void uncarve(char* slab, std::size_t bytes) noexcept {
+        std::lock_guard lk(mu);
+        if (next == slab + bytes) next = slab;
+    }
+};
+
+char* map_reservation(std::size_t bytes, int prot) {
+    void* mem = ::mmap(nullptr, bytes, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mem == MAP_FAILED) throw std::bad_alloc();
+    return static_cast<char*>(mem);
+}
+
+// Slabs to be guarded: from writable reservations. One that gets no guards
+// goes back (untouched, as good as new), not unmapped: no split per slab
+// once the guards run out.
 constexpr std::size_t guarded_reservation_bytes = 1ull << 30;  // address space: ~15,000 default stacks
-std::mutex reservation_mu;
-char* reservation_next = nullptr;
-char* reservation_end = nullptr;
+slab_source guarded_slabs;
 
 char* carve_guarded_slab(std::size_t bytes) {
-    std::lock_guard lk(reservation_mu);
-    if (static_cast<std::size_t>(reservation_end - reservation_next) < bytes) {
-        const std::size_t reserve = std::max(guarded_reservation_bytes, bytes);
-        void* mem = ::mmap(nullptr, reserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (mem == MAP_FAILED) throw std::bad_alloc();
-        reservation_next = static_cast<char*>(mem);
-        reservation_end = reservation_next + reserve;
-    }
-    char* slab = reservation_next;
-    reservation_next += bytes;
-    return slab;
+    return guarded_slabs.carve(
+        bytes,
+        [](std::size_t b) {
+            const std::size_t size = std::max(guarded_reservation_bytes, b);
+            char* lo = map_reservation(size, PROT_READ | PROT_WRITE);
+            return std::pair{lo, lo + size};
+        },
+        [](char*, std::size_t) {});
 }
 
-/// Takes back a slab that got no guards (untouched, so as good as new) if
-/// none was carved after it; else its address space stays unused (an
-/// munmap() would split the mapping: one more per slab, once guards run out).
-void uncarve_guarded_slab(char* slab, std::size_t bytes) noexcept {
-    std::lock_guard lk(reservation_mu);
-    if (reservation_next == slab + bytes) reservation_next = slab;
-}
-
-// Canary slabs: carved from reservations, upwards. The first page of each
-// reservation stays inaccessible: an overflow that runs through every slab
-// below it still faults there (reported as an overflow).
+// Canary slabs: from inaccessible reservations, made writable slab by slab.
+// The first page of each reservation stays inaccessible: an overflow that
+// runs through every slab below it still faults there (reported as an
+// overflow).
 struct arena {
     std::uintptr_t lo, hi;
 };
 constexpr std::size_t max_arenas = 256;
 arena arenas[max_arenas];
 std::atomic<std::size_t> arena_count{0};
-std::mutex arena_mu;
-char* arena_next = nullptr;
-char* arena_end = nullptr;
+slab_source canary_slabs;
 
 char* carve_canary_slab(std::size_t bytes) {
-    std::lock_guard lk(arena_mu);
-    if (static_cast<std::size_t>(arena_end - arena_next) < bytes) {
-        const std::size_t n = arena_count.load(std::memory_order_relaxed);
-        if (n == max_arenas) throw std::bad_alloc();
-        const std::size_t reserve = std::max(canary_arena_bytes, bytes + page_size());
-        void* mem = ::mmap(nullptr, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (mem == MAP_FAILED) throw std::bad_alloc();
-        char* lo = static_cast<char*>(mem);
-        note_overflow_trap(lo, page_size());
-        arenas[n] = arena{reinterpret_cast<std::uintptr_t>(lo), reinterpret_cast<std::uintptr_t>(lo + reserve)};
-        arena_count.store(n + 1, std::memory_order_release);
-        canary_stacks_exist.store(true, std::memory_order_release);
-        arena_next = lo + page_size();
-        arena_end = lo + reserve;
-    }
-    // Made writable in order: it merges with the part below into one mapping.
-    if (::mprotect(arena_next, bytes, PROT_READ | PROT_WRITE) != 0) throw std::bad_alloc();
-    char* slab = arena_next;
-    arena_next += bytes;
-    return slab;
+    return canary_slabs.carve(
+        bytes,
+        [](std::size_t b) {
+            const std::size_t n = arena_count.load(std::memory_order_relaxed);
+            if (n == max_arenas) throw std::bad_alloc();
+            const std::size_t size = std::max(canary_arena_bytes, b + page_size());
+            char* lo = map_reservation(size, PROT_NONE);
+            note_overflow_trap(lo, page_size());
+            arenas[n] = arena{reinterpret_cast<std::uintptr_t>(lo), reinterpret_cast<std::uintptr_t>(lo + size)};
+            arena_count.store(n + 1, std::memory_order_release);
+            canary_stacks_exist.store(true, std::memory_order_release);
+            return std::pair{lo + page_size(), lo + size};
+        },
+        [](char* slab, std::size_t b) {
+            // Made writable in order: it merges with the part below into one mapping.
+            if (::mprotect(slab, b, PROT_READ | PROT_WRITE) != 0) throw std::bad_alloc();
+        });
 }
 
 std::size_t stacks_per_slab(std::size_t stride) noexcept {
@@ -363,7 +383,7 @@ stack_chain make_slab(std::size_t size) {
     if (configured_guard() != guard_mode::canary) {
         base = carve_guarded_slab(stride * n);
         guarded = guard_slab(base, stride, n);
-        if (!guarded) uncarve_guarded_slab(base, stride * n);
+        if (!guarded) guarded_slabs.uncarve(base, stride * n);
     }
     if (!guarded) base = carve_canary_slab(stride * n);
     note_stack_slab(base, stride, n);
