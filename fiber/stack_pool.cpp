@@ -571,7 +571,8 @@ void release(thread_cache& tc, size_class& c) noexcept {
 // Invariants (under reserve_state::mu):
 //  1. ready[0, count) are slabs whose stacks are all free; count <= reserve_slabs.
 //  2. The refiller makes slabs only while `wanted` and count < reserve_slabs:
-//     `wanted` is set by a spawner that came for a slab, cleared by a drain.
+//     `wanted` is set by a spawner that came for a slab, cleared by a drain
+//     (and by a slab the refiller could not map: the spawner will find out).
 //  3. `waiting`: the refiller is (about to be) asleep on cv, and needs a
 //     notify. It falls asleep only when invariant 2 says so, and is woken
 //     once `wanted` with count <= reserve_slabs / 2: asleep while wanted,
