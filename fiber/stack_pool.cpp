@@ -313,18 +313,23 @@ char* map_reservation(std::size_t bytes, int prot) {
     return static_cast<char*>(mem);
 }
 
-// Slabs to be guarded: from writable reservations. One that gets no guards
-// goes back (untouched, as good as new), not unmapped: no split per slab
-// once the guards run out.
-constexpr std::size_t guarded_reservation_bytes = 1ull << 30;  // address space: ~15,000 default stacks
+// Slabs to be guarded: from writable reservations, each as large as all
+// before it (up to 1 GiB, ~15,000 default stacks): a writable mapping counts
+// against the commit limit where overcommit is strict, so a small program
+// reserves no more than it uses. One that gets no guards goes back
+// (untouched, as good as new), not unmapped: no split per slab once the
+// guards run out.
+constexpr std::size_t guarded_reservation_max = 1ull << 30;
 slab_source guarded_slabs;
+std::size_t guarded_reserved = 0;  // under guarded_slabs.mu
 
 char* carve_guarded_slab(std::size_t bytes) {
     return guarded_slabs.carve(
         bytes,
         [](std::size_t b) {
-            const std::size_t size = std::max(guarded_reservation_bytes, b);
+            const std::size_t size = std::max(std::min(guarded_reserved, guarded_reservation_max), b);
             char* lo = map_reservation(size, PROT_READ | PROT_WRITE);
+            guarded_reserved += size;
             return std::pair{lo, lo + size};
         },
         [](char*, std::size_t) {});
