@@ -22,6 +22,7 @@
 // Everything timed runs in goroutines (inside csp::run), and every workload
 // checks its result; a wrong result aborts the process.
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -392,12 +393,23 @@ double first_touch_floor_ms(long n) {
     return csp_bench::first_touch_ns(sample, 64 * 1024) * static_cast<double>(n) / 1e6;
 }
 
+/// CPU time of the whole process (every thread), in ns.
+double process_cpu_ns() {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    auto ns = [](const timeval& t) { return static_cast<double>(t.tv_sec) * 1e9 + static_cast<double>(t.tv_usec) * 1e3; };
+    return ns(u.ru_utime) + ns(u.ru_stime);
+}
+
 /// 1,000,000 goroutines, each blocked receiving on one shared unbuffered
 /// channel after wg.done(): ms until all have started, and resident bytes
 /// per goroutine; then the channel is closed and they exit (untimed).
 /// Each needs one fresh stack page, whose first touch is most of the cost:
 /// idle_1m_floor is that touch for a million pages (the mean of a sample
 /// before and after the run), idle_1m_floor_x our time as a multiple of it.
+/// idle_1m_cpu_per_g is the process's CPU time (all its threads) per
+/// goroutine over the same span: the start's cost on a busy machine, where
+/// threads that work beside the spawner do not shorten it.
 void idle_1m() {
     constexpr long n = 1'000'000;
     csp::procs();
@@ -409,6 +421,7 @@ void idle_1m() {
         started.add(n);
         exited.add(n);
         const long long before = proc_status("VmRSS");
+        const double cpu0 = process_cpu_ns();
         const auto t0 = clk::now();
         for (long i = 0; i < n; ++i) {
             csp::go([&] {
@@ -419,12 +432,14 @@ void idle_1m() {
         }
         started.wait();
         const double ms = ns_since(t0) / 1e6;
+        const double cpu_per_g = (process_cpu_ns() - cpu0) / n;
         const long long after = proc_status("VmRSS");
         block.close();
         exited.wait();
         start_ms = ms;
         print_row("idle_1m_start", ms, "ms");
         print_row("idle_1m_rss_per_g", static_cast<double>(after - before) / n, "bytes");
+        print_row("idle_1m_cpu_per_g", cpu_per_g, "ns");
     });
     const double floor_ms = (floor_before + first_touch_floor_ms(n)) / 2;
     print_row("idle_1m_floor", floor_ms, "ms");

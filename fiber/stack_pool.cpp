@@ -7,7 +7,10 @@
 // Guards, best first (CSP_STACK_GUARD=mprotect or =canary forces the later
 // ones, for tests):
 //  1. MADV_GUARD_INSTALL (Linux 6.13+): a guard page without a mapping of
-//     its own. An overflow faults; the SIGSEGV handler reports it.
+//     its own. An overflow faults; the SIGSEGV handler reports it. A slab's
+//     guards go in with one process_madvise() on the own process (6.13 takes
+//     any advice for it), else one madvise() each (CSP_STACK_GUARD=madvise
+//     forces that, for tests): a syscall per slab, not per stack.
 //  2. mprotect(PROT_NONE): splits the slab's mapping around every guard, two
 //     mappings per stack. Used while the slabs so guarded stay within half
 //     of vm.max_map_count (the rest is the program's), ~16,000 stacks by
@@ -26,25 +29,38 @@
 // last frames). Beyond `dirty_limit` free stacks of a size, the older half
 // is handed back to the system (MADV_DONTNEED) and kept as clean stacks,
 // listed outside their memory; csp::free_os_memory() releases them all.
+//
+// A fresh stack's cost is kernel work: mapping, the guard, the first touch
+// of its top page. A process that keeps needing fresh ones gets a thread
+// that does it ahead of demand (the reserve, below), off the spawning thread.
 #include <fiber/memory.hpp>
 
 #include <malloc.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <condition_variable>
 #include <mutex>
 #include <new>
+#include <thread>
+#include <tuple>
+#include <utility>
 
 #include <fiber/detail/spin_mutex.hpp>
 #include <fiber/internal/goroutine.hpp>
 #include <fiber/internal/overflow.hpp>
+#include <fiber/internal/runtime.hpp>
+#include <fiber/internal/stack_reserve.hpp>
 #include <fiber/internal/sched.hpp>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -54,6 +70,9 @@
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102  // Linux 6.13: guard pages without a mapping each
+#endif
+#ifndef MADV_GUARD_REMOVE
+#define MADV_GUARD_REMOVE 103
 #endif
 
 namespace csp::detail {
@@ -144,11 +163,12 @@ size_class& class_for(std::size_t size) {
 
 // ---- guards -------------------------------------------------------------
 
-enum class guard_mode { guard_install, mprotect, canary };
+enum class guard_mode { guard_install, guard_install_each, mprotect, canary };
 
 guard_mode configured_guard() noexcept {
     static const guard_mode m = [] {
         const char* e = std::getenv("CSP_STACK_GUARD");
+        if (e && std::strcmp(e, "madvise") == 0) return guard_mode::guard_install_each;
         if (e && std::strcmp(e, "mprotect") == 0) return guard_mode::mprotect;
         if (e && std::strcmp(e, "canary") == 0) return guard_mode::canary;
         return guard_mode::guard_install;
@@ -177,20 +197,72 @@ bool take_budget(long maps) noexcept {
     return false;
 }
 
+/// process_madvise() on the own process: how the pidfd is named. The
+/// PIDFD_SELF sentinel (Linux 6.14+) costs no descriptor; before it, a
+/// pidfd opened per call (not cached: a forked child must not name its
+/// parent). `none`: the kernel takes no batched advice (before 6.13).
+enum class self_pidfd { sentinel, opened, none };
+std::atomic<self_pidfd> batch_advice{self_pidfd::sentinel};
+constexpr int pidfd_self_process = -10001;  // PIDFD_SELF_THREAD_GROUP
+
+/// `advice` on `n` ranges of this process in one call; the bytes advised
+/// (the first ranges, in order), or -1 and errno. Falls back (for good)
+/// from the sentinel to an opened pidfd, and from that to none.
+long advise_ranges(const iovec* ranges, std::size_t n, int advice) noexcept {
+    for (;;) {
+        const self_pidfd how = batch_advice.load(std::memory_order_relaxed);
+        if (how == self_pidfd::none) {
+            errno = ENOSYS;
+            return -1;
+        }
+        int fd = pidfd_self_process;
+        if (how == self_pidfd::opened && (fd = static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0))) < 0) {
+            batch_advice.store(self_pidfd::none, std::memory_order_relaxed);
+            continue;
+        }
+        const long r = ::syscall(SYS_process_madvise, fd, ranges, n, advice, 0u);
+        const int err = errno;
+        if (how == self_pidfd::opened) ::close(fd);
+        errno = err;
+        if (r >= 0) return r;
+        if (err == EBADF && how == self_pidfd::sentinel) {  // a kernel without PIDFD_SELF
+            batch_advice.store(self_pidfd::opened, std::memory_order_relaxed);
+            continue;
+        }
+        if (err == ENOSYS || err == EPERM || (err == EINVAL && advice == MADV_GUARD_INSTALL))
+            batch_advice.store(self_pidfd::none, std::memory_order_relaxed);  // before 6.13, or a sandbox
+        return -1;
+    }
+}
+
+/// MADV_GUARD_INSTALL on the guard page of each of the `n` stacks of a
+/// slab: all in one call where the kernel takes it, else (and for what the
+/// call left) one madvise() each. False (nothing installed) if the kernel
+/// has no such guards.
+bool install_guards(char* base, std::size_t stride, std::size_t n, guard_mode mode) noexcept {
+    const std::size_t g = page_size();
+    std::size_t i = 0;
+    if (mode == guard_mode::guard_install) {
+        iovec ranges[max_stacks_per_slab];
+        for (std::size_t k = 0; k < n; ++k) ranges[k] = iovec{base + k * stride, g};
+        const long r = advise_ranges(ranges, n, MADV_GUARD_INSTALL);
+        if (r > 0) i = static_cast<std::size_t>(r) / g;  // ranges are done in order
+    }
+    while (i < n && ::madvise(base + i * stride, g, MADV_GUARD_INSTALL) == 0) ++i;
+    if (i == n) return true;
+    if (i == 0) guard_install_works.store(false, std::memory_order_relaxed);  // an older kernel
+    for (std::size_t k = 0; k < i; ++k) ::madvise(base + k * stride, g, MADV_GUARD_REMOVE);  // unexpected: undo
+    return false;
+}
+
 /// Tries guard pages on a fresh slab; false leaves it unguarded (and
 /// writable).
 bool guard_slab(char* base, std::size_t stride, std::size_t n) noexcept {
     const std::size_t g = page_size();
     const guard_mode mode = configured_guard();
-    if (mode == guard_mode::guard_install && guard_install_works.load(std::memory_order_relaxed)) {
-        std::size_t i = 0;
-        while (i < n && ::madvise(base + i * stride, g, MADV_GUARD_INSTALL) == 0) ++i;
-        if (i == n) return true;
-        if (i == 0) guard_install_works.store(false, std::memory_order_relaxed);  // an older kernel
-        else {  // unexpected: take the installed ones back off
-            for (std::size_t k = 0; k < i; ++k) ::madvise(base + k * stride, g, 103 /* MADV_GUARD_REMOVE */);
-        }
-    }
+    if ((mode == guard_mode::guard_install || mode == guard_mode::guard_install_each) &&
+        guard_install_works.load(std::memory_order_relaxed) && install_guards(base, stride, n, mode))
+        return true;
     if (mode == guard_mode::canary) return false;
     // Each guard splits the mapping: a guard and a stack mapping per stack.
     const long cost = static_cast<long>(2 * n + 1);
@@ -205,60 +277,118 @@ bool guard_slab(char* base, std::size_t stride, std::size_t n) noexcept {
     return true;
 }
 
-// Canary slabs: carved from reservations, upwards. The first page of each
-// reservation stays inaccessible: an overflow that runs through every slab
-// below it still faults there (reported as an overflow).
+// Slabs are carved upwards from large reservations of address space: few
+// mappings, and a slab costs no mmap() of its own. (One per slab grew the
+// mapping below it under the mmap write lock, and page faults in it on other
+// threads, say a spawner's while the refiller mapped, waited.)
+struct slab_source {
+    std::mutex mu;
+    char* next = nullptr;
+    char* end = nullptr;
+
+    /// `bytes` of address space. When the current reservation is short,
+    /// `reserve(bytes)` maps a new one and returns its usable [lo, hi);
+    /// `ready(slab, bytes)` runs on the slab before it is handed out.
+    template <class Reserve, class Ready>
+    char* carve(std::size_t bytes, Reserve reserve, Ready ready) {
+        std::lock_guard lk(mu);
+        if (static_cast<std::size_t>(end - next) < bytes) std::tie(next, end) = reserve(bytes);
+        ready(next, bytes);
+        char* slab = next;
+        next += bytes;
+        return slab;
+    }
+
+    /// Takes back a slab if none was carved after it; else its address
+    /// space stays unused (an munmap() would split the mapping).
+    void uncarve(char* slab, std::size_t bytes) noexcept {
+        std::lock_guard lk(mu);
+        if (next == slab + bytes) next = slab;
+    }
+};
+
+char* map_reservation(std::size_t bytes, int prot) {
+    void* mem = ::mmap(nullptr, bytes, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mem == MAP_FAILED) throw std::bad_alloc();
+    return static_cast<char*>(mem);
+}
+
+// Slabs to be guarded: from writable reservations, each as large as all
+// before it (up to 1 GiB, ~15,000 default stacks): a writable mapping counts
+// against the commit limit where overcommit is strict, so a small program
+// reserves no more than it uses. One that gets no guards goes back
+// (untouched, as good as new), not unmapped: no split per slab once the
+// guards run out.
+constexpr std::size_t guarded_reservation_max = 1ull << 30;
+slab_source guarded_slabs;
+std::size_t guarded_reserved = 0;  // under guarded_slabs.mu
+
+char* carve_guarded_slab(std::size_t bytes) {
+    return guarded_slabs.carve(
+        bytes,
+        [](std::size_t b) {
+            const std::size_t size = std::max(std::min(guarded_reserved, guarded_reservation_max), b);
+            char* lo = map_reservation(size, PROT_READ | PROT_WRITE);
+            guarded_reserved += size;
+            return std::pair{lo, lo + size};
+        },
+        [](char*, std::size_t) {});
+}
+
+// Canary slabs: from inaccessible reservations, made writable slab by slab.
+// The first page of each reservation stays inaccessible: an overflow that
+// runs through every slab below it still faults there (reported as an
+// overflow).
 struct arena {
     std::uintptr_t lo, hi;
 };
 constexpr std::size_t max_arenas = 256;
 arena arenas[max_arenas];
 std::atomic<std::size_t> arena_count{0};
-std::mutex arena_mu;
-char* arena_next = nullptr;
-char* arena_end = nullptr;
+slab_source canary_slabs;
 
 char* carve_canary_slab(std::size_t bytes) {
-    std::lock_guard lk(arena_mu);
-    if (static_cast<std::size_t>(arena_end - arena_next) < bytes) {
-        const std::size_t n = arena_count.load(std::memory_order_relaxed);
-        if (n == max_arenas) throw std::bad_alloc();
-        const std::size_t reserve = std::max(canary_arena_bytes, bytes + page_size());
-        void* mem = ::mmap(nullptr, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (mem == MAP_FAILED) throw std::bad_alloc();
-        char* lo = static_cast<char*>(mem);
-        note_overflow_trap(lo, page_size());
-        arenas[n] = arena{reinterpret_cast<std::uintptr_t>(lo), reinterpret_cast<std::uintptr_t>(lo + reserve)};
-        arena_count.store(n + 1, std::memory_order_release);
-        canary_stacks_exist.store(true, std::memory_order_release);
-        arena_next = lo + page_size();
-        arena_end = lo + reserve;
-    }
-    // Made writable in order: it merges with the part below into one mapping.
-    if (::mprotect(arena_next, bytes, PROT_READ | PROT_WRITE) != 0) throw std::bad_alloc();
-    char* slab = arena_next;
-    arena_next += bytes;
-    return slab;
+    return canary_slabs.carve(
+        bytes,
+        [](std::size_t b) {
+            const std::size_t n = arena_count.load(std::memory_order_relaxed);
+            if (n == max_arenas) throw std::bad_alloc();
+            const std::size_t size = std::max(canary_arena_bytes, b + page_size());
+            char* lo = map_reservation(size, PROT_NONE);
+            note_overflow_trap(lo, page_size());
+            arenas[n] = arena{reinterpret_cast<std::uintptr_t>(lo), reinterpret_cast<std::uintptr_t>(lo + size)};
+            arena_count.store(n + 1, std::memory_order_release);
+            canary_stacks_exist.store(true, std::memory_order_release);
+            return std::pair{lo + page_size(), lo + size};
+        },
+        [](char* slab, std::size_t b) {
+            // Made writable in order: it merges with the part below into one mapping.
+            if (::mprotect(slab, b, PROT_READ | PROT_WRITE) != 0) throw std::bad_alloc();
+        });
 }
 
 std::size_t stacks_per_slab(std::size_t stride) noexcept {
     return std::clamp<std::size_t>(slab_bytes_target / stride, 1, max_stacks_per_slab);
 }
 
-/// Maps a slab of stacks of `size`; returns the sp of one, frees the rest
-/// into `c`.
-void* new_slab(size_class& c, std::size_t size) {
+/// Free stacks linked first..last, `n` of them.
+struct stack_chain {
+    free_stack* first = nullptr;
+    free_stack* last = nullptr;
+    std::size_t n = 0;
+};
+
+/// Maps (and guards) a slab of stacks of `size`, all free, linked through
+/// their tops: the first touch of each stack's top page happens here.
+stack_chain make_slab(std::size_t size) {
     const std::size_t stride = size + page_size();
     const std::size_t n = stacks_per_slab(stride);
     char* base = nullptr;
     bool guarded = false;
     if (configured_guard() != guard_mode::canary) {
-        void* mem = ::mmap(nullptr, stride * n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                           -1, 0);
-        if (mem == MAP_FAILED) throw std::bad_alloc();
-        base = static_cast<char*>(mem);
+        base = carve_guarded_slab(stride * n);
         guarded = guard_slab(base, stride, n);
-        if (!guarded) ::munmap(base, stride * n);
+        if (!guarded) guarded_slabs.uncarve(base, stride * n);
     }
     if (!guarded) base = carve_canary_slab(stride * n);
     note_stack_slab(base, stride, n);
@@ -268,15 +398,25 @@ void* new_slab(size_class& c, std::size_t size) {
     // leaked.
     for (std::size_t i = 0; i < n; ++i) __lsan_register_root_region(base + i * stride + page_size(), size);
 #endif
-    auto sp = [&](std::size_t i) { return base + i * stride + page_size() + size; };
-    std::lock_guard lk(c.mu);
-    for (std::size_t i = 1; i < n; ++i) {
-        free_stack* node = node_of(sp(i));
-        node->next = c.dirty;
-        c.dirty = node;
-        ++c.dirty_count;
+    // The first stack, then the others from the top down: taken in that
+    // order, each new stack lies above the free ones, not above one in use
+    // (an overflow past a canary tramples free stacks first).
+    auto node = [&](std::size_t i) { return node_of(base + i * stride + page_size() + size); };
+    free_stack* last = node(0);
+    for (std::size_t i = n - 1; i >= 1; --i) last = last->next = node(i);
+    last->next = nullptr;
+    return stack_chain{node(0), last, n};
+}
+
+/// Takes the first stack of `ch` and frees the rest into `c`, under one lock.
+free_stack* take_first(size_class& c, const stack_chain& ch) noexcept {
+    if (ch.n > 1) {
+        std::lock_guard lk(c.mu);
+        ch.last->next = c.dirty;
+        c.dirty = ch.first->next;
+        c.dirty_count += ch.n - 1;
     }
-    return sp(0);
+    return ch.first;
 }
 
 // ---- returning memory ---------------------------------------------------
@@ -421,6 +561,133 @@ void release(thread_cache& tc, size_class& c) noexcept {
     if (too_many) release_dirty(c, dirty_limit / 2);
 }
 
+// ---- the reserve ----------------------------------------------------------
+//
+// A process that keeps needing fresh default-size stacks (its spawners
+// mapped reserve_after slabs of them) gets a thread that makes the next
+// slabs ready ahead of demand: mapped, guarded, and each stack's top page
+// touched (the free-list links written). That kernel work is most of what
+// starting a goroutine on a fresh stack costs; the spawner now takes a ready
+// slab under one lock, and maps one itself only when the reserve is empty
+// (then both make slabs: the work splits). Small programs pay nothing: no
+// thread, no ready slab, until growth is seen. csp::free_os_memory() empties
+// the reserve; it fills again only once a spawner asks again.
+//
+// Invariants (under reserve_state::mu):
+//  1. ready[0, count) are slabs whose stacks are all free; count <= reserve_slabs.
+//  2. The refiller makes slabs only while `wanted` and count < reserve_slabs:
+//     `wanted` is set by a spawner that came for a slab, cleared by a drain
+//     (and by a slab the refiller could not map: the spawner will find out).
+//  3. `waiting`: the refiller is (about to be) asleep on cv, and needs a
+//     notify. It falls asleep only when invariant 2 says so, and is woken
+//     once `wanted` with count <= reserve_slabs / 2: asleep while wanted,
+//     the reserve holds more than half its bound.
+
+constexpr std::size_t reserve_slabs = 4;  // ready stacks: 256, with 1 MiB of touched pages
+constexpr std::size_t reserve_after = 4;  // slabs a process maps itself before it gets a refiller
+
+struct reserve_state {
+    std::mutex mu;
+    std::condition_variable cv;
+    stack_chain ready[reserve_slabs];
+    std::size_t count = 0;
+    bool wanted = false;
+    bool waiting = false;
+    std::size_t slabs_taken = 0;  // ever, for tests
+};
+
+/// Never destroyed: the refiller outlives main.
+reserve_state& reserve() {
+    static reserve_state* r = new reserve_state();
+    return *r;
+}
+
+std::atomic<std::size_t> own_slabs{0};           // default-size slabs spawners mapped
+std::atomic<bool> refiller_started{false};
+
+/// The refiller's loop: fills the reserve while a spawner wants it.
+[[noreturn]] void refill_reserve() {
+    internal_thread_started();  // counted out of deadlock checks (it never touches a channel)
+    reserve_state& r = reserve();
+    const std::size_t size = default_stack_size();
+    std::unique_lock lk(r.mu);
+    for (;;) {
+        while (!r.wanted || r.count == reserve_slabs) {  // invariant 2
+            r.waiting = true;
+            r.cv.wait(lk);
+        }
+        r.waiting = false;
+        lk.unlock();
+        stack_chain ch;
+        try {
+            ch = make_slab(size);
+        } catch (const std::bad_alloc&) {
+            lk.lock();
+            r.wanted = false;  // the spawner, mapping its own, will throw to its caller
+            continue;
+        }
+        lk.lock();
+        r.ready[r.count++] = ch;  // only the refiller adds: still below the bound
+    }
+}
+
+/// Counts a slab a spawner mapped itself; the reserve_after-th starts the
+/// refiller.
+void note_own_slab() noexcept {
+    if (own_slabs.fetch_add(1, std::memory_order_relaxed) + 1 != reserve_after) return;
+    refiller_started.store(true, std::memory_order_relaxed);
+    try {
+        std::thread(refill_reserve).detach();
+    } catch (...) {
+        refiller_started.store(false, std::memory_order_relaxed);  // no thread: no reserve
+    }
+}
+
+/// A stack of a ready slab (the rest freed into `c`), or null: the reserve
+/// is empty (or there is none). Asks the refiller for more either way.
+free_stack* take_reserved(size_class& c) {
+    if (!refiller_started.load(std::memory_order_relaxed)) return nullptr;  // a small program
+    reserve_state& r = reserve();
+    stack_chain ch;
+    bool wake;
+    {
+        std::lock_guard lk(r.mu);
+        r.wanted = true;
+        if (r.count) {
+            ch = r.ready[--r.count];
+            ++r.slabs_taken;
+        }
+        // Woken once half the reserve is gone, not per slab: a wake-up
+        // costs the spawner a few microseconds (an interrupt to another CPU).
+        wake = r.waiting && r.count <= reserve_slabs / 2;
+        if (wake) r.waiting = false;  // one notify is enough
+    }
+    if (wake) r.cv.notify_one();
+    return ch.first ? take_first(c, ch) : nullptr;
+}
+
+/// Moves the reserve's stacks into `c` (dirty, to be released with the
+/// rest); the refiller rests until a spawner asks again.
+void drain_reserve(size_class& c) noexcept {
+    if (!refiller_started.load(std::memory_order_relaxed)) return;
+    reserve_state& r = reserve();
+    stack_chain taken[reserve_slabs];
+    std::size_t n;
+    {
+        std::lock_guard lk(r.mu);
+        r.wanted = false;
+        n = r.count;
+        std::copy_n(r.ready, n, taken);
+        r.count = 0;
+    }
+    std::lock_guard lk(c.mu);
+    for (std::size_t i = 0; i < n; ++i) {
+        taken[i].last->next = c.dirty;
+        c.dirty = taken[i].first;
+        c.dirty_count += taken[i].n;
+    }
+}
+
 boost::context::stack_context take_pooled(std::size_t size) {
     const std::size_t default_size = default_stack_size();
     const std::size_t sz = size ? class_size(size) : default_size;
@@ -454,7 +721,14 @@ boost::context::stack_context take_pooled(std::size_t size) {
             return sctx;
         }
     }
-    sctx.sp = new_slab(c, sz);
+    if (sz == default_size) {
+        if (free_stack* n = take_reserved(c)) {
+            sctx.sp = sp_of(n);
+            return sctx;
+        }
+    }
+    sctx.sp = sp_of(take_first(c, make_slab(sz)));
+    if (sz == default_size) note_own_slab();
     return sctx;
 }
 
@@ -484,6 +758,20 @@ void give_back_pooled(boost::context::stack_context& sctx) noexcept {
 }
 
 }  // namespace
+
+stack_reserve_view stack_reserve_now() noexcept {
+    stack_reserve_view v;
+    v.started = refiller_started.load(std::memory_order_relaxed);
+    if (!v.started) return v;
+    reserve_state& r = reserve();
+    std::lock_guard lk(r.mu);
+    v.refiller_asleep = r.waiting;
+    v.asked = r.wanted;
+    for (std::size_t i = 0; i < r.count; ++i) v.ready_stacks += r.ready[i].n;
+    v.bound_stacks = reserve_slabs * stacks_per_slab(default_stack_size() + page_size());
+    v.slabs_taken = r.slabs_taken;
+    return v;
+}
 
 goroutine_stack goroutine_stack::take(std::size_t size) {
     goroutine_stack st;
@@ -530,6 +818,7 @@ void free_os_memory() noexcept {
         }
         tc.count = 0;
     }
+    drain_reserve(class_for(default_stack_size()));
     for (size_class& c : classes) {
         if (__atomic_load_n(&c.size, __ATOMIC_ACQUIRE) == 0) break;
         release_dirty(c, 0);

@@ -9,6 +9,7 @@
 
 #include <fiber/debug.hpp>
 #include <fiber/memory.hpp>
+#include <fiber/internal/stack_reserve.hpp>
 #include <fiber/wait_group.hpp>
 
 #include <cstdlib>
@@ -101,6 +102,67 @@ TEST(StackMemoryDeathTest, GoroutinesFarBeyondTheMappingBudgetWithGuardPagesByMp
 
 TEST(StackMemoryDeathTest, ManyGoroutinesWithTheDefaultGuardsAndMemoryComesBack) {
     expect_clean_exit_in_child([] { parked_released_and_memory_back(goroutines() / 5); });
+}
+
+// Parks goroutines until one started on a stack of a ready slab (at most
+// `limit`), runs `check` while they are parked, then releases them
+// and waits until they are gone.
+template <class F>
+void park_until_a_ready_slab_is_taken(long limit, F check) {
+    using csp::detail::stack_reserve_now;
+    const std::size_t taken = stack_reserve_now().slabs_taken;
+    chan<int> release;
+    csp::wait_group finished;
+    long n = 0;
+    while (n < limit && stack_reserve_now().slabs_taken == taken) {
+        finished.add(1);
+        csp::go([&, release] {
+            EXPECT_EQ(release.recv(), std::nullopt);
+            finished.done();
+        });
+        ++n;
+        // The refiller, asked, gets to make a slab (on a busy machine the
+        // spawner alone could map them all).
+        const auto v = stack_reserve_now();
+        if (v.asked && v.ready_stacks == 0 && v.slabs_taken == taken)
+            yield_until([] { return stack_reserve_now().ready_stacks > 0; }, patience);
+    }
+    EXPECT_GT(stack_reserve_now().slabs_taken, taken) << n << " goroutines started, none on a ready stack";
+    check();
+    release.close();
+    finished.wait();
+}
+
+// A growing process gets a reserve of ready stacks from a thread of the
+// pool's: filled up to its bound and no further, emptied by
+// csp::free_os_memory(), and filled again only once spawning asks again.
+TEST(StackMemoryDeathTest, TheReserveStaysWithinItsBoundAndFreeOsMemoryEmptiesIt) {
+    expect_clean_exit_in_child([] {
+        using csp::detail::stack_reserve_now;
+        auto refiller_asleep = [] { return stack_reserve_now().refiller_asleep; };
+        csp::run([&] {
+            EXPECT_FALSE(stack_reserve_now().started) << "a reserve before the process grew";
+            park_until_a_ready_slab_is_taken(goroutines(), [&] {
+                // Asleep while a spawner still wants it: the reserve is more
+                // than half full (it is woken at half), and never beyond.
+                ASSERT_TRUE(yield_until(refiller_asleep, patience)) << "the refiller never rests";
+                const auto full = stack_reserve_now();
+                EXPECT_GT(full.ready_stacks, full.bound_stacks / 2) << "asleep with the reserve wanted and low";
+                EXPECT_LE(full.ready_stacks, full.bound_stacks);
+                csp::free_os_memory();
+                EXPECT_EQ(stack_reserve_now().ready_stacks, 0u) << "free_os_memory kept the reserve";
+            });
+            ASSERT_TRUE(yield_until(refiller_asleep, patience));
+            EXPECT_EQ(stack_reserve_now().ready_stacks, 0u) << "refilled while nobody asked";
+            // The stacks freed meanwhile serve first; then fresh ones are asked for.
+            park_until_a_ready_slab_is_taken(goroutines(), [&] {
+                ASSERT_TRUE(yield_until(refiller_asleep, patience));
+                const auto again = stack_reserve_now();
+                EXPECT_GT(again.ready_stacks, again.bound_stacks / 2);
+                EXPECT_LE(again.ready_stacks, again.bound_stacks);
+            });
+        });
+    });
 }
 
 // Any number of distinct stack sizes (each got a size class of its own, and
