@@ -73,6 +73,7 @@ MEMORY = {
         ("idle_1m_rss_per_g", "bytes", "idle_1m_rss_per_g_bytes"),
         ("idle_1m_floor", "ms", "idle_1m_floor_ms"),      # ours only: one fresh page touched per goroutine
         ("idle_1m_floor_x", "x", "idle_1m_floor_x"),      # ours only: idle_1m_start / the floor (target 1.2)
+        ("idle_1m_cpu_per_g", "ns", "idle_1m_cpu_per_g_ns"),  # ours only: CPU time of all threads per goroutine
     ],
     "dispatcher_latency_4": [
         ("dispatcher_latency_4_p50", "ns", "dispatcher_latency_4_p50_ns"),
