@@ -84,9 +84,10 @@ MEMORY = {
 # Per-process workloads that cspbench runs as Google Benchmark rows
 # (bench/dispatcher_rows.cpp), each value a counter named like its row.
 COUNTER_ROWS = {"dispatcher_latency_4", "dispatcher_queued_1m"}
-# Rows only we print (no peer column): the floor idle_1m is measured against.
-OURS_ONLY = {"idle_1m_floor", "idle_1m_floor_x"}
-OURS_ONLY_ROWS = {"idle_1m_floor_ms", "idle_1m_floor_x"}  # the same, as the table names them
+# Rows only we print (no peer column): the floor idle_1m is measured against,
+# and the CPU time its start took (wall time alone hides the stack refiller's).
+OURS_ONLY = {"idle_1m_floor", "idle_1m_floor_x", "idle_1m_cpu_per_g"}
+OURS_ONLY_ROWS = {"idle_1m_floor_ms", "idle_1m_floor_x", "idle_1m_cpu_per_g_ns"}  # the same, as the table names them
 # Derived lines: what the dispatcher costs over a bare channel worker pool
 # (the job table, status reports, per-job channels), and over the Go design
 # on our channels: (numerator, denominator, sides). Go's dispatcher_chan_N is
