@@ -18,12 +18,7 @@ namespace {
 
 using boost::fibers::context;
 
-// Picks between runs of Boost's scheduler fiber when nothing else calls for
-// it: what it does for us has triggers of its own (remote wake-ups, dead
-// fibers, timers, idleness); the rest is Boost's sleep queue, which only
-// Boost's own timed waits use. Each run is two more stack switches (it
-// was every 64th pick: 1% of pingpong's instructions).
-constexpr std::uint32_t housekeeping_every = 1024;
+constexpr std::uint32_t housekeeping_every = 64;   // picks between runs of Boost's scheduler fiber
 constexpr std::uint32_t terminated_batch = 32;   // terminated fibers that trigger a free
 // A chain of goroutines handing over through runnext runs this many picks
 // before the queue gets a turn (Go lets it run out a 10 ms time slice).
