@@ -3,6 +3,8 @@
 // deadlock_test.cpp).
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <stdexcept>
 #include <thread>
 
@@ -25,7 +27,14 @@ TEST_F(Death, ExceptionEscapingAGoroutineEndsTheProgramNamingIt) {
 
 TEST_F(Death, PanicHandlerKeepsTheProgramRunning) {
     static std::atomic<int> seen{0};
-    auto old = csp::set_panic_handler([](std::exception_ptr) { seen.fetch_add(1); });
+    // The handler says when it has run: the goroutine's wait_group is done
+    // while the exception unwinds, before the handler is called, and the
+    // old handler (which ends the program) must not be back before then.
+    static csp::chan<int> handled(1);
+    auto old = csp::set_panic_handler([](std::exception_ptr) {
+        seen.fetch_add(1);
+        handled.send(1);
+    });
     csp::run([] {
         csp::wait_group wg;
         wg.add(1);
@@ -37,6 +46,7 @@ TEST_F(Death, PanicHandlerKeepsTheProgramRunning) {
             throw std::logic_error("handled");
         });
         wg.wait();
+        EXPECT_EQ(handled.recv_for(std::chrono::seconds(20)).value, 1) << "the panic handler did not run";
     });
     csp::set_panic_handler(old);
     EXPECT_EQ(seen.load(), 1);
