@@ -4,15 +4,18 @@
 // freed (two more switches and the scheduler fiber's turn).
 //
 // Invariants
-//  1. A fiber in a list has switched away for good: it parks right after it
-//     lists itself, on its own thread's list, which only that thread reads
-//     or changes, and nothing runs on that thread in between. The shared
-//     list only takes fibers from thread lists (never the running one), or
-//     from a spawn that took one and could not use it.
+//  1. A fiber in a list has switched away (until a go() makes it ready
+//     again): it parks right after it lists itself, on its own thread's
+//     list, which only that thread reads or changes, and nothing runs on
+//     that thread in between. The shared list only takes fibers from
+//     thread lists (never the running one), or from a spawn that took one
+//     and could not use it.
 //  2. A listed goroutine is retired from the registry (dumps skip it) and
 //     its body area is free (its last body was moved out before it ran).
 //  3. Bounded: a thread keeps at most `local_limit`, the shared list
-//     `shared_limit`; a goroutine that finds both full ends for real.
+//     `shared_limit` (plus what a retiring stand-in hands over, at most
+//     `local_limit` each, and a fiber a failed go() returns); a goroutine
+//     that finds both full ends for real.
 //
 // Example (what go.cpp does):
 //   if (goroutine* g = take_idle_goroutine()) { build the body at g->body;
@@ -95,8 +98,8 @@ goroutine* take_idle_goroutine() noexcept {
 bool keep_idle_goroutine(goroutine* self) noexcept {
     idle_list& mine = tl_idle;
     if (mine.count >= local_limit) {
-        // Why only older entries move: they have switched away already
-        // (invariant 1); `self` still runs and is listed last, here.
+        // Why only listed entries move: they have switched away already
+        // (invariant 1); `self` still runs, and is listed after this.
         std::lock_guard lk(shared.mu);
         if (shared.list.count + batch > shared_limit) return false;
         for (std::size_t i = 0; i < batch; ++i) shared.list.push(mine.pop());
