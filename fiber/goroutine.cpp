@@ -62,9 +62,6 @@ goroutine::goroutine(const std::type_info& entry, const boost::context::stack_co
     shard_->add(this);
 }
 
-// Not instrumented by ThreadSanitizer: it may switch TSan to the dying
-// goroutine's fiber (see tsan_retire in proc.cpp), after which no instrumented
-// frame of ours may close.
 void goroutine::retire_to_pool() noexcept {
     // No lock: a dump that already saw it listed reads only fields that
     // change under the lock (reincarnate), and from now on skips it.
@@ -87,6 +84,9 @@ void goroutine::reincarnate(const std::type_info& entry, const void* function_ad
     pooled_.store(false, std::memory_order_relaxed);
 }
 
+// Not instrumented by ThreadSanitizer: it may switch TSan to the dying
+// goroutine's fiber (see tsan_retire in proc.cpp), after which no instrumented
+// frame of ours may close.
 CSP_NO_SANITIZE_THREAD goroutine::~goroutine() {
     shard_->remove(this);
 #if defined(CSP_TSAN_FIBERS)

@@ -60,6 +60,15 @@ struct idle_list {
     }
 };
 
+/// Moves up to `n` entries from the front of `from` to the front of `to`.
+void move_entries(idle_list& from, idle_list& to, std::size_t n) noexcept {
+    for (std::size_t i = 0; i < n; ++i) {
+        goroutine* g = from.pop();
+        if (!g) return;
+        to.push(g);
+    }
+}
+
 // A scheduler thread's own list (constant-initialized: no TLS guard).
 thread_local idle_list tl_idle;
 
@@ -86,11 +95,7 @@ goroutine* take_idle_goroutine() noexcept {
     // A hint: a stale read costs one fresh fiber, or one lock for nothing.
     if (shared.count_hint.load(std::memory_order_relaxed) == 0) return nullptr;
     std::lock_guard lk(shared.mu);
-    for (std::size_t i = 0; i < batch; ++i) {
-        goroutine* g = shared.list.pop();
-        if (!g) break;
-        mine.push(g);
-    }
+    move_entries(shared.list, mine, batch);
     shared.published();
     return mine.pop();
 }
@@ -102,7 +107,7 @@ bool keep_idle_goroutine(goroutine* self) noexcept {
         // (invariant 1); `self` still runs, and is listed after this.
         std::lock_guard lk(shared.mu);
         if (shared.list.count + batch > shared_limit) return false;
-        for (std::size_t i = 0; i < batch; ++i) shared.list.push(mine.pop());
+        move_entries(mine, shared.list, batch);
         shared.published();
     }
     self->retire_to_pool();
@@ -116,7 +121,7 @@ void share_idle_goroutines() noexcept {
     // Past the shared limit if need be: parked fibers cannot end from here,
     // and a retired stand-in (the caller) holds at most local_limit.
     std::lock_guard lk(shared.mu);
-    while (goroutine* g = mine.pop()) shared.list.push(g);
+    move_entries(mine, shared.list, mine.count);
     shared.published();
 }
 

@@ -121,6 +121,14 @@ struct size_class {
     void** clean = nullptr;  // malloc'ed
     std::size_t clean_count = 0;
     std::size_t clean_capacity = 0;
+
+    /// Lists `n` dirty stacks linked first..last (last's link is
+    /// overwritten) in front of the others. Under `mu`.
+    void add_dirty(free_stack* first, free_stack* last, std::size_t n) noexcept {
+        last->next = dirty;
+        dirty = first;
+        dirty_count += n;
+    }
 };
 
 size_class classes[max_size_classes];
@@ -412,9 +420,7 @@ stack_chain make_slab(std::size_t size) {
 free_stack* take_first(size_class& c, const stack_chain& ch) noexcept {
     if (ch.n > 1) {
         std::lock_guard lk(c.mu);
-        ch.last->next = c.dirty;
-        c.dirty = ch.first->next;
-        c.dirty_count += ch.n - 1;
+        c.add_dirty(ch.first->next, ch.last, ch.n - 1);
     }
     return ch.first;
 }
@@ -464,10 +470,7 @@ void release_dirty(size_class& c, std::size_t keep) noexcept {
         if (c.clean_count < c.clean_capacity) {
             c.clean[c.clean_count++] = sp;
         } else {  // no room after all (out of memory): dirty again, its page comes back
-            free_stack* node = node_of(sp);
-            node->next = c.dirty;
-            c.dirty = node;
-            ++c.dirty_count;
+            c.add_dirty(node_of(sp), node_of(sp), 1);
         }
         batch = next;
     }
@@ -553,9 +556,7 @@ void release(thread_cache& tc, size_class& c) noexcept {
     bool too_many;
     {
         std::lock_guard lk(c.mu);
-        last->next = c.dirty;
-        c.dirty = first;
-        c.dirty_count += cache_batch;
+        c.add_dirty(first, last, cache_batch);
         too_many = c.dirty_count > dirty_limit;
     }
     if (too_many) release_dirty(c, dirty_limit / 2);
@@ -681,11 +682,7 @@ void drain_reserve(size_class& c) noexcept {
         r.count = 0;
     }
     std::lock_guard lk(c.mu);
-    for (std::size_t i = 0; i < n; ++i) {
-        taken[i].last->next = c.dirty;
-        c.dirty = taken[i].first;
-        c.dirty_count += taken[i].n;
-    }
+    for (std::size_t i = 0; i < n; ++i) c.add_dirty(taken[i].first, taken[i].last, taken[i].n);
 }
 
 boost::context::stack_context take_pooled(std::size_t size) {
@@ -749,9 +746,8 @@ void give_back_pooled(boost::context::stack_context& sctx) noexcept {
     bool too_many;
     {
         std::lock_guard lk(c.mu);
-        n->next = c.dirty;
-        c.dirty = n;
-        too_many = ++c.dirty_count > dirty_limit;
+        c.add_dirty(n, n, 1);
+        too_many = c.dirty_count > dirty_limit;
     }
     // The most recently freed half stays warm; this stack is among them.
     if (too_many) release_dirty(c, dirty_limit / 2);
@@ -810,12 +806,10 @@ void free_os_memory() noexcept {
     if (tc.head) {
         size_class& c = class_of(default_stack_size());
         std::lock_guard lk(c.mu);
-        while (free_stack* n = tc.head) {
-            tc.head = n->next;
-            n->next = c.dirty;
-            c.dirty = n;
-            ++c.dirty_count;
-        }
+        free_stack* last = tc.head;
+        while (last->next) last = last->next;
+        c.add_dirty(tc.head, last, tc.count);
+        tc.head = nullptr;
         tc.count = 0;
     }
     drain_reserve(class_for(default_stack_size()));
