@@ -16,12 +16,21 @@
 //     `shared_limit` (plus what a retiring stand-in hands over, at most
 //     `local_limit` each, and a fiber a failed go() returns); a goroutine
 //     that finds both full ends for real.
+//  4. Elastic: the shared list takes a burst's worth (the goroutines a
+//     fan-out or a tree of them ends at once, for the next burst to find),
+//     and gives back what a burst left (Go frees the stacks of its gFree
+//     list at each GC): the monitor calls end_idle_surplus() every
+//     `trim_window`, which ends the entries beyond `shared_keep` that stayed
+//     listed through the whole window (`low`, the fewest listed since the
+//     last trim). An ended entry is made ready with no body (ops null): it
+//     leaves goroutine_finished and its fiber ends for real (runtime.cpp).
 //
 // Example (what go.cpp does):
 //   if (goroutine* g = take_idle_goroutine()) { build the body at g->body;
 //       g->reincarnate(...); make_ready(g->context()); }
 #include <fiber/internal/goroutine_pool.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <mutex>
@@ -39,7 +48,18 @@ namespace {
 // should find its fibers again, so ours are larger.
 constexpr std::size_t local_limit = 256;
 constexpr std::size_t batch = local_limit / 2;
-constexpr std::size_t shared_limit = 1024;
+// The shared list's resting size, and its bound while a burst ends (each
+// entry holds a stack's touched page, 4 KiB or more: 256 MiB at most, for
+// a trim window or a few). Measured on skynet (1.1 M goroutines in a tree,
+// up to ~30 k alive): with a bound of 1,024 it took ~300 ms, with 65,536
+// ~110-160 ms; the goroutines past the bound end, their stacks go back to
+// the stack pool and past its dirty limit to the system, and the next ones
+// start fresh, faulting the pages in again.
+constexpr std::size_t shared_keep = 1024;
+constexpr std::size_t shared_limit = 65536;
+// At most this many end per trim (each costs a scheduler thread a few
+// microseconds: a resume, Boost's terminate, a stack given back).
+constexpr std::size_t trim_batch = 16384;
 
 struct idle_list {
     goroutine* head = nullptr;
@@ -75,11 +95,16 @@ thread_local idle_list tl_idle;
 struct shared_pool {
     spin_mutex mu;
     idle_list list;
+    std::size_t low = 0;  // the fewest listed since the last trim (invariant 4)
     std::atomic<std::size_t> count_hint{0};  // list.count, for a look without the lock
 
-    void published() noexcept { count_hint.store(list.count, std::memory_order_relaxed); }
+    void published() noexcept {
+        count_hint.store(list.count, std::memory_order_relaxed);
+        low = std::min(low, list.count);
+    }
 };
 shared_pool shared;  // trivially destructible parts only: used until exit
+std::atomic<std::size_t> ending{0};  // made ready to end (end_idle_surplus), not yet ended
 
 }  // namespace
 
@@ -124,6 +149,35 @@ void share_idle_goroutines() noexcept {
     move_entries(mine, shared.list, mine.count);
     shared.published();
 }
+
+bool has_idle_surplus() noexcept { return shared.count_hint.load(std::memory_order_relaxed) > shared_keep; }
+
+std::size_t end_idle_surplus(bool unused_only) noexcept {
+    idle_list doomed;
+    {
+        std::lock_guard lk(shared.mu);
+        const std::size_t listed = unused_only ? std::min(shared.low, shared.list.count) : shared.list.count;
+        if (listed > shared_keep) {
+            const std::size_t surplus = listed - shared_keep;
+            move_entries(shared.list, doomed, unused_only ? std::min(surplus, trim_batch) : surplus);
+        }
+        shared.low = shared.list.count;  // the next window starts here
+        shared.published();
+    }
+    // Outside the lock: a make_ready takes the global queue's lock and may
+    // wake a thread. No body: goroutine_finished lets the fiber end.
+    const std::size_t n = doomed.count;
+    ending.fetch_add(n, std::memory_order_relaxed);
+    while (goroutine* g = doomed.pop()) {
+        g->ops = nullptr;
+        make_ready(g->context());
+    }
+    return n;
+}
+
+void idle_goroutine_ended() noexcept { ending.fetch_sub(1, std::memory_order_release); }
+
+std::size_t idle_goroutines_ending() noexcept { return ending.load(std::memory_order_acquire); }
 
 void return_idle_goroutine(goroutine* g) noexcept {
     std::lock_guard lk(shared.mu);

@@ -18,6 +18,9 @@
 //    picks again, and is woken to cover again later.
 //  - Timers overdue by `timer_slack` are fired here: every scheduler thread
 //    may be busy, and a sleeper must still wake on time.
+//  - Every `trim_window`, pooled goroutines that a burst left and nobody
+//    reused meanwhile end (goroutine_pool.cpp, invariant 4): their stacks go
+//    back to the stack pool, and past its limit to the system.
 //
 // The poll starts at 20 us and doubles after 50 polls with nothing to do, up
 // to 1 ms (Go: 10 ms; ours also rescues a stranded runnext, which Go's wakep
@@ -35,6 +38,7 @@
 //     it looks for a deadlock itself if every scheduler thread sleeps for
 //     good (the check their last park made may have been spoiled by it).
 #include <fiber/internal/exit.hpp>
+#include <fiber/internal/goroutine_pool.hpp>
 #include <fiber/internal/runtime.hpp>
 #include <fiber/internal/sched.hpp>
 
@@ -62,6 +66,10 @@ constexpr clock::duration poll_max = 1ms;
 constexpr int quiet_polls_before_backoff = 50;
 constexpr clock::duration stuck_threshold = 10ms;
 constexpr clock::duration timer_slack = 1ms;
+// Long enough that a program whose bursts come a few times a second keeps
+// its pooled goroutines between them; short enough that one burst's
+// leftovers (the pool's bound: 65,536) are gone within a few windows.
+constexpr clock::duration trim_window = 50ms;
 // A proc that has not picked for this long while its runnext or queue waits
 // gets a sleeping thread woken to take them. Not at once: the waker's own
 // wakep and the spinning threads see to the usual case, and a monitor that
@@ -83,6 +91,7 @@ void runtime::monitor_main() noexcept {
     clock::duration delay = poll_min;
     int quiet = 0;
     clock::time_point injected_waits_since{};  // since when the last polls saw a lost wake-up's signs
+    clock::time_point last_trim = clock::now();
     for (;;) {
         std::this_thread::sleep_for(delay);
         // The program is exiting (fiber/exit.cpp): no timer fires, no stand-in
@@ -98,6 +107,15 @@ void runtime::monitor_main() noexcept {
         if (!timers.empty() && timers.next_deadline() < now - timer_slack) {
             handling h;
             acted |= fire_timers(now) > 0;
+        }
+
+        // What the last burst left in the goroutine pool and nobody reused.
+        if (now - last_trim >= trim_window) {
+            last_trim = now;
+            if (has_idle_surplus()) {
+                handling h;  // it makes the goroutines ready: invariant 3
+                acted |= end_idle_surplus(true) > 0;
+            }
         }
 
         // Who moves, who is stuck.

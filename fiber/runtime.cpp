@@ -217,7 +217,12 @@ bool goroutine_finished(goroutine* g) noexcept {
     g->check_canary(canary_check::whole);
     if (g->poolable && keep_idle_goroutine(g)) {
         p->park(g->context(), nullptr);  // at once: invariant 1 of goroutine_pool.cpp
-        return true;
+        if (g->ops) return true;         // a go() gave it its next body
+        // No body: the pool's trim ended it (end_idle_surplus). Ends for real
+        // on the thread it woke on.
+        stop_here_if_exiting();
+        idle_goroutine_ended();
+        p = tl_proc;
     }
     p->note_terminated();
     return false;

@@ -33,6 +33,7 @@
 // A fresh stack's cost is kernel work: mapping, the guard, the first touch
 // of its top page. A process that keeps needing fresh ones gets a thread
 // that does it ahead of demand (the reserve, below), off the spawning thread.
+#include <fiber/go.hpp>
 #include <fiber/memory.hpp>
 
 #include <malloc.h>
@@ -45,6 +46,7 @@
 #include <atomic>
 #include <bit>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -58,6 +60,7 @@
 
 #include <fiber/detail/spin_mutex.hpp>
 #include <fiber/internal/goroutine.hpp>
+#include <fiber/internal/goroutine_pool.hpp>
 #include <fiber/internal/overflow.hpp>
 #include <fiber/internal/runtime.hpp>
 #include <fiber/internal/stack_reserve.hpp>
@@ -237,10 +240,24 @@ long advise_ranges(const iovec* ranges, std::size_t n, int advice) noexcept {
             batch_advice.store(self_pidfd::opened, std::memory_order_relaxed);
             continue;
         }
-        if (err == ENOSYS || err == EPERM || (err == EINVAL && advice == MADV_GUARD_INSTALL))
+        if (err == ENOSYS || err == EPERM ||
+            (err == EINVAL && (advice == MADV_GUARD_INSTALL || advice == MADV_DONTNEED)))
             batch_advice.store(self_pidfd::none, std::memory_order_relaxed);  // before 6.13, or a sandbox
         return -1;
     }
+}
+
+/// MADV_DONTNEED on `n` ranges of equal length: in one call where the
+/// kernel takes it (6.16 and later also flush the TLBs once for the lot, not
+/// once per range: with several scheduler threads each flush interrupts the
+/// others, which a VM makes dear), else (and for what the call left) one
+/// madvise() each.
+void drop_pages(const iovec* ranges, std::size_t n) noexcept {
+    if (n == 0) return;
+    std::size_t i = 0;
+    const long r = advise_ranges(ranges, n, MADV_DONTNEED);
+    if (r > 0) i = static_cast<std::size_t>(r) / ranges[0].iov_len;  // ranges are done in order
+    for (; i < n; ++i) ::madvise(ranges[i].iov_base, ranges[i].iov_len, MADV_DONTNEED);
 }
 
 /// MADV_GUARD_INSTALL on the guard page of each of the `n` stacks of a
@@ -463,16 +480,23 @@ void release_dirty(size_class& c, std::size_t keep) noexcept {
     std::free(room);  // the old array, or an unused new one
     const std::size_t size = c.size;
     while (batch) {
-        free_stack* next = batch->next;  // read before the page is dropped
-        void* sp = sp_of(batch);
-        ::madvise(static_cast<char*>(sp) - size, size, MADV_DONTNEED);
-        std::lock_guard lk(c.mu);
-        if (c.clean_count < c.clean_capacity) {
-            c.clean[c.clean_count++] = sp;
-        } else {  // no room after all (out of memory): dirty again, its page comes back
-            c.add_dirty(node_of(sp), node_of(sp), 1);
+        // A call's worth, each link read before its page is dropped.
+        void* sps[max_stacks_per_slab];
+        iovec ranges[max_stacks_per_slab];
+        std::size_t k = 0;
+        for (; batch && k < max_stacks_per_slab; ++k, batch = batch->next) {
+            sps[k] = sp_of(batch);
+            ranges[k] = iovec{static_cast<char*>(sps[k]) - size, size};
         }
-        batch = next;
+        drop_pages(ranges, k);
+        std::lock_guard lk(c.mu);
+        for (std::size_t i = 0; i < k; ++i) {
+            if (c.clean_count < c.clean_capacity) {
+                c.clean[c.clean_count++] = sps[i];
+            } else {  // no room after all (out of memory): dirty again, its page comes back
+                c.add_dirty(node_of(sps[i]), node_of(sps[i]), 1);
+            }
+        }
     }
 }
 
@@ -801,6 +825,16 @@ namespace csp {
 
 void free_os_memory() noexcept {
     using namespace detail;
+    // Pooled goroutines past the pool's resting size end, on scheduler
+    // threads: waited for (a second at most: never a hang), so that their
+    // stacks are back for the release below. From a goroutine by yielding:
+    // they may need this very thread.
+    end_idle_surplus(false);
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    while (idle_goroutines_ending() != 0 && std::chrono::steady_clock::now() < give_up) {
+        if (in_goroutine()) csp::yield();
+        else std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
     // This thread's cache first: into the shared lists, to be released too.
     thread_cache& tc = tl_cache;
     if (tc.head) {
