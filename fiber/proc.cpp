@@ -132,7 +132,13 @@ stack_bounds proc::bounds_of(context* ctx) const noexcept {
 }
 
 context* proc::attach(context* ctx) noexcept {
-    if (!is_pinned(ctx)) sched_->attach_worker_context(ctx);
+    // Last run elsewhere (or never): Boost's pointer to this thread's
+    // scheduler, and out of the list that attaching links it into (only
+    // this thread touches this thread's list: nothing crosses threads).
+    if (ctx->get_scheduler() != sched_ && !is_pinned(ctx)) {
+        sched_->attach_worker_context(ctx);
+        ctx->worker_unlink();
+    }
     return ctx;
 }
 
@@ -199,8 +205,7 @@ void proc::enqueue_awakened(context* ctx) noexcept {
         return;
     }
     // Boost hands us fibers it made ready (yield, its own primitives, remote
-    // wake-ups): detach them so that any thread may run them.
-    sched_->detach_worker_context(ctx);
+    // wake-ups): in no worker list (see attach), any thread may run them.
     if (yielding_) {
         // csp::yield: to the back of the line, behind everything waiting.
         yielding_ = false;
@@ -229,8 +234,7 @@ void proc::push_runnext(context* ctx) noexcept {
 // left. Not instrumented by ThreadSanitizer: pick_next has switched TSan's
 // fiber already (see pick_next).
 CSP_NO_SANITIZE_THREAD void proc::park(context* self, spin_mutex* lk) noexcept {
-    // Detached while parked: whichever thread wakes it may run it.
-    sched_->detach_worker_context(self);
+    // In no worker list (see attach): whichever thread wakes it may run it.
     context* next = pick_next();
     unlock_on_landing_ = lk;
     next->resume();

@@ -12,8 +12,14 @@
 //  - Boost's scheduler fiber (its "dispatcher context") is kept aside, not in the queue: it runs when
 //    another thread handed this one a fiber through Boost (notify), when
 //    terminated fibers wait to be freed, periodically, and when idle.
-//  - Every fiber in a queue is detached from its scheduler, and attached to
-//    the thread that picks it, so any thread may run it.
+//  - No goroutine's fiber is in a scheduler's worker list (Boost's
+//    worker_queue_, which only its own thread may change, and which we never
+//    read): a thread that picks a fiber last run elsewhere attaches it
+//    (Boost's scheduler pointer, which terminate and yield use) and unlinks
+//    it from its own list at once, so any thread may run it next; a fiber
+//    that runs on the thread it last ran on costs nothing (a parking fiber
+//    used to detach and attach at every switch: ~56 of ~880 instructions in
+//    a pingpong round trip).
 #pragma once
 
 #include <atomic>
