@@ -83,13 +83,17 @@ TEST_P(GoroutinePool, EndedGoroutinesLeaveTheDumpAndReusedOnesShowTheirOwnFuncti
         EXPECT_TRUE(yield_until([&] { return csp::goroutine_states().size() <= before; }, patience))
             << csp::goroutine_states().size() << " goroutines listed, " << before << " before";
         chan<int> hold;
-        csp::wait_group started;
+        csp::wait_group started, finished;
         started.add(3);
+        finished.add(3);
         std::atomic<int> reused{0};
-        auto parked = [&] {
+        // `hold` by value: the last goroutine may still be in recv() on the
+        // closed channel when this scope ends, but not past finished.done().
+        auto parked = [&, hold] {
             if (me().reuses > 0) reused++;
             started.done();
             hold.recv();
+            finished.done();
         };
         for (int i = 0; i < 3; ++i) csp::go(parked);
         started.wait();
@@ -107,6 +111,7 @@ TEST_P(GoroutinePool, EndedGoroutinesLeaveTheDumpAndReusedOnesShowTheirOwnFuncti
         };
         EXPECT_TRUE(yield_until(as_expected, patience)) << csp::goroutine_dump();
         hold.close();
+        finished.wait();
     });
 }
 
@@ -138,14 +143,16 @@ TEST(GoroutinePoolMain, AFiberThatRanMainIsNotMainWhenReused) {
     csp::run([] {});
     csp::run([] {
         chan<int> hold;
-        csp::wait_group started;
+        csp::wait_group started, finished;
         started.add(8);
+        finished.add(8);
         std::atomic<int> reused{0};
         for (int i = 0; i < 8; ++i) {
-            csp::go([&] {
+            csp::go([&, hold] {  // by value: see above
                 if (me().reuses > 0) reused++;
                 started.done();
                 hold.recv();
+                finished.done();
             });
         }
         started.wait();
@@ -159,6 +166,7 @@ TEST(GoroutinePoolMain, AFiberThatRanMainIsNotMainWhenReused) {
         EXPECT_TRUE(yield_until([&] { return mains() == 1; }, patience)) << csp::goroutine_dump();
         if (csp::procs() == 1) EXPECT_GT(reused.load(), 0) << "the first main's fiber was not reused";
         hold.close();
+        finished.wait();
     });
 }
 
