@@ -135,7 +135,9 @@ context* proc::attach(context* ctx) noexcept {
     // Last run elsewhere (or never): Boost's pointer to this thread's
     // scheduler, and out of the list that attaching links it into (only
     // this thread touches this thread's list: nothing crosses threads).
-    if (ctx->get_scheduler() != sched_ && !is_pinned(ctx)) {
+    // Pinned contexts (this thread's main and scheduler fiber) never move:
+    // theirs is always this scheduler.
+    if (ctx->get_scheduler() != sched_) {
         sched_->attach_worker_context(ctx);
         ctx->worker_unlink();
     }
