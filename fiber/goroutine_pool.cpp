@@ -61,6 +61,7 @@ constexpr std::size_t shared_limit = 65536;
 // microseconds: a resume, Boost's terminate, a stack given back).
 constexpr std::size_t trim_batch = 16384;
 
+/// Goroutines linked through next_idle, newest first.
 struct idle_list {
     goroutine* head = nullptr;
     std::size_t count = 0;
@@ -89,18 +90,54 @@ void move_entries(idle_list& from, idle_list& to, std::size_t n) noexcept {
     }
 }
 
-// A scheduler thread's own list (constant-initialized: no TLS guard).
-thread_local idle_list tl_idle;
+/// A scheduler thread's own goroutines (constant-initialized: no TLS
+/// guard): `now`, where it lists and takes, and `full`, a whole batch kept
+/// for the next spill to the shared list or the next refill from `now`.
+/// At most `batch` in each: local_limit in all.
+struct thread_idle {
+    idle_list now;
+    idle_list full;
+};
+thread_local thread_idle tl_idle;
 
+/// The shared list: whole batches, handed over by pointer, and loose
+/// entries (a retiring stand-in's remainder, a spawn's returned fiber).
+/// Why batches: moving entries one by one reads and writes each one's
+/// link, lines another thread wrote last: a cache miss per goroutine, under
+/// the lock that every thread's spill and refill takes (at 2 threads,
+/// spawn_join's children ending on one thread and its spawner taking on the
+/// other waited in this lock, then in sched_yield).
 struct shared_pool {
     spin_mutex mu;
-    idle_list list;
+    goroutine* batches = nullptr;  // whole batches, linked through their first one's next_batch
+    std::size_t batch_count = 0;
+    idle_list loose;
     std::size_t low = 0;  // the fewest listed since the last trim (invariant 4)
-    std::atomic<std::size_t> count_hint{0};  // list.count, for a look without the lock
+    std::atomic<std::size_t> count_hint{0};  // count(), for a look without the lock
 
+    std::size_t count() const noexcept { return batch_count * batch + loose.count; }
+    void push_batch(idle_list& whole) noexcept {
+        whole.head->next_batch = batches;
+        batches = whole.head;
+        ++batch_count;
+        whole = {};
+    }
+    /// A whole batch, or else up to a batch of loose ones.
+    idle_list pop_batch() noexcept {
+        idle_list out;
+        if (goroutine* first = batches) {
+            batches = first->next_batch;
+            --batch_count;
+            out.head = first;
+            out.count = batch;
+        } else {
+            move_entries(loose, out, batch);
+        }
+        return out;
+    }
     void published() noexcept {
-        count_hint.store(list.count, std::memory_order_relaxed);
-        low = std::min(low, list.count);
+        count_hint.store(count(), std::memory_order_relaxed);
+        low = std::min(low, count());
     }
 };
 shared_pool shared;  // trivially destructible parts only: used until exit
@@ -111,66 +148,103 @@ std::atomic<std::size_t> ending{0};  // made ready to end (end_idle_surplus), no
 goroutine* take_idle_goroutine() noexcept {
     if (!in_goroutine()) {  // a plain thread keeps no list: it may exit with it
         std::lock_guard lk(shared.mu);
-        goroutine* g = shared.list.pop();
+        goroutine* g = shared.loose.pop();
+        if (!g && shared.batches) {
+            idle_list b = shared.pop_batch();
+            g = b.pop();
+            move_entries(b, shared.loose, b.count);  // rare: spawns from a plain thread
+        }
         shared.published();
         return g;
     }
-    idle_list& mine = tl_idle;
-    if (goroutine* g = mine.pop()) return g;
+    thread_idle& mine = tl_idle;
+    if (goroutine* g = mine.now.pop()) return g;
+    if (mine.full.count) {
+        mine.now = mine.full;
+        mine.full = {};
+        return mine.now.pop();
+    }
     // A hint: a stale read costs one fresh fiber, or one lock for nothing.
     if (shared.count_hint.load(std::memory_order_relaxed) == 0) return nullptr;
-    std::lock_guard lk(shared.mu);
-    move_entries(shared.list, mine, batch);
-    shared.published();
-    return mine.pop();
+    {
+        std::lock_guard lk(shared.mu);
+        mine.now = shared.pop_batch();
+        shared.published();
+    }
+    return mine.now.pop();
 }
 
 bool keep_idle_goroutine(goroutine* self) noexcept {
-    idle_list& mine = tl_idle;
-    if (mine.count >= local_limit) {
-        // Why only listed entries move: they have switched away already
-        // (invariant 1); `self` still runs, and is listed after this.
-        std::lock_guard lk(shared.mu);
-        if (shared.list.count + batch > shared_limit) return false;
-        move_entries(mine, shared.list, batch);
-        shared.published();
+    thread_idle& mine = tl_idle;
+    if (mine.now.count >= batch) {
+        if (mine.full.count) {
+            // Why only listed entries move: they have switched away already
+            // (invariant 1); `self` still runs, and is listed after this.
+            std::lock_guard lk(shared.mu);
+            if (shared.count() + batch > shared_limit) return false;
+            shared.push_batch(mine.full);
+            shared.published();
+        }
+        mine.full = mine.now;
+        mine.now = {};
     }
     self->retire_to_pool();
-    mine.push(self);
+    mine.now.push(self);
     return true;
 }
 
 void share_idle_goroutines() noexcept {
-    idle_list& mine = tl_idle;
-    if (!mine.head) return;
+    thread_idle& mine = tl_idle;
+    if (!mine.now.head && !mine.full.head) return;
     // Past the shared limit if need be: parked fibers cannot end from here,
     // and a retired stand-in (the caller) holds at most local_limit.
     std::lock_guard lk(shared.mu);
-    move_entries(mine, shared.list, mine.count);
+    if (mine.full.count) shared.push_batch(mine.full);
+    move_entries(mine.now, shared.loose, mine.now.count);
     shared.published();
 }
 
 bool has_idle_surplus() noexcept { return shared.count_hint.load(std::memory_order_relaxed) > shared_keep; }
 
 std::size_t end_idle_surplus(bool unused_only) noexcept {
-    idle_list doomed;
+    idle_list loose;          // doomed one by one
+    goroutine* whole = nullptr;  // doomed batches, linked through next_batch
     {
         std::lock_guard lk(shared.mu);
-        const std::size_t listed = unused_only ? std::min(shared.low, shared.list.count) : shared.list.count;
+        const std::size_t listed = unused_only ? std::min(shared.low, shared.count()) : shared.count();
         if (listed > shared_keep) {
-            const std::size_t surplus = listed - shared_keep;
-            move_entries(shared.list, doomed, unused_only ? std::min(surplus, trim_batch) : surplus);
+            std::size_t surplus = listed - shared_keep;
+            if (unused_only) surplus = std::min(surplus, trim_batch);
+            // Loose ones first, then whole batches (a batch's worth past the
+            // surplus at most ends too: the next burst refills). Batches
+            // move by pointer: the lock is not held for a walk.
+            const std::size_t from_loose = std::min(surplus, shared.loose.count);
+            move_entries(shared.loose, loose, from_loose);
+            for (std::size_t taken = from_loose; taken < surplus && shared.batches; taken += batch) {
+                goroutine* first = shared.batches;
+                shared.batches = first->next_batch;
+                --shared.batch_count;
+                first->next_batch = whole;
+                whole = first;
+            }
         }
-        shared.low = shared.list.count;  // the next window starts here
+        shared.low = shared.count();  // the next window starts here
         shared.published();
     }
     // Outside the lock: a make_ready takes the global queue's lock and may
     // wake a thread. No body: goroutine_finished lets the fiber end.
-    const std::size_t n = doomed.count;
+    std::size_t n = loose.count;
+    for (goroutine* b = whole; b; b = b->next_batch) n += batch;
     ending.fetch_add(n, std::memory_order_relaxed);
-    while (goroutine* g = doomed.pop()) {
+    auto end_one = [](goroutine* g) {
         g->ops = nullptr;
         make_ready(g->context());
+    };
+    while (goroutine* g = loose.pop()) end_one(g);
+    while (goroutine* first = whole) {
+        whole = first->next_batch;
+        idle_list b{first, batch};
+        while (goroutine* g = b.pop()) end_one(g);
     }
     return n;
 }
@@ -181,7 +255,7 @@ std::size_t idle_goroutines_ending() noexcept { return ending.load(std::memory_o
 
 void return_idle_goroutine(goroutine* g) noexcept {
     std::lock_guard lk(shared.mu);
-    shared.list.push(g);  // past the limit by one at worst: it cannot end from here
+    shared.loose.push(g);  // past the limit by one at worst: it cannot end from here
     shared.published();
 }
 

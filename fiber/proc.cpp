@@ -149,21 +149,20 @@ void proc::push_local(context* ctx) noexcept {
     std::size_t moved = 0;
     {
         std::lock_guard lk(qmu_);
-        queue_.push_back(*ctx);
-        std::size_t n = qlen_.load(std::memory_order_relaxed) + 1;
+        if (!queue_.full()) {
+            queue_.push_back(ctx);
+        } else {  // a yield or a steal filled it past the limit: rare
+            overflow.push_back(*ctx);
+            ++moved;
+        }
         // Go's runqputslow: a full local queue sends its older half to the
         // global queue. Besides balancing, this keeps a spawning tree from
         // going breadth-first: the oldest waiting siblings stop coming first.
-        if (n > local_queue_limit) {
-            while (moved < local_queue_limit / 2) {
-                context* old = &queue_.front();
-                queue_.pop_front();
-                overflow.push_back(*old);
-                ++moved;
-            }
-            n -= moved;
+        if (queue_.size() > local_queue_limit) {
+            for (std::size_t k = 0; k < local_queue_limit / 2; ++k) overflow.push_back(*queue_.pop_front());
+            moved += local_queue_limit / 2;
         }
-        qlen_.store(n, std::memory_order_relaxed);
+        qlen_.store(queue_.size(), std::memory_order_relaxed);
     }
     if (moved) rt_.inject_batch(overflow, moved);
     // Why: a parked thread may be waiting for exactly this work. Not when
@@ -181,11 +180,8 @@ context* proc::pop_local() noexcept {
     // children before starting their cousins (a handful live instead of a
     // whole level). Every 61st pick takes the oldest, so nobody starves;
     // thieves take the oldest too.
-    const bool oldest = picks() % 61 == 0;
-    context* ctx = oldest ? &queue_.front() : &queue_.back();
-    if (oldest) queue_.pop_front();
-    else queue_.pop_back();
-    qlen_.store(qlen_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);  // under qmu_
+    context* ctx = picks() % 61 == 0 ? queue_.pop_front() : queue_.pop_back();
+    qlen_.store(queue_.size(), std::memory_order_relaxed);
     return ctx;
 }
 
@@ -212,9 +208,11 @@ void proc::enqueue_awakened(context* ctx) noexcept {
         // csp::yield: to the back of the line, behind everything waiting.
         yielding_ = false;
         std::lock_guard lk(qmu_);
-        queue_.push_front(*ctx);
-        qlen_.store(qlen_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-        return;
+        if (!queue_.full()) {
+            queue_.push_front(ctx);
+            qlen_.store(queue_.size(), std::memory_order_relaxed);
+            return;
+        }
     }
     push_local(ctx);
 }
@@ -337,31 +335,26 @@ context* proc::take_work() noexcept {
 }
 
 context* proc::steal_into(proc& thief) noexcept {
-    context* first = nullptr;
-    std::unique_lock lk(qmu_, std::try_to_lock);
-    if (!lk.owns_lock()) return nullptr;  // contended: try another victim
-    std::size_t take = (qlen_.load(std::memory_order_relaxed) + 1) / 2;
-    queue_t batch;
-    while (take-- > 0 && !queue_.empty()) {
-        context* ctx = &queue_.front();
-        queue_.pop_front();
-        qlen_.store(qlen_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);  // under qmu_
-        if (!first) first = ctx;
-        else batch.push_back(*ctx);
+    // Room in the thief's queue: only its owner (the caller) adds to it, so
+    // its count only overstates what is there.
+    const std::size_t room = decltype(queue_)::capacity - thief.qlen_.load(std::memory_order_relaxed);
+    context* taken[decltype(queue_)::capacity / 2];
+    std::size_t n;
+    {
+        std::unique_lock lk(qmu_, std::try_to_lock);
+        if (!lk.owns_lock()) return nullptr;  // contended: try another victim
+        // Pointers only: no goroutine is touched under the victim's lock.
+        n = std::min((queue_.size() + 1) / 2, room + 1);
+        for (std::size_t k = 0; k < n; ++k) taken[k] = queue_.pop_front();
+        qlen_.store(queue_.size(), std::memory_order_relaxed);
     }
-    lk.unlock();
-    if (!batch.empty()) {
+    if (n == 0) return nullptr;
+    if (n > 1) {
         std::lock_guard tl(thief.qmu_);
-        std::size_t moved = 0;
-        while (!batch.empty()) {
-            context* ctx = &batch.front();
-            batch.pop_front();
-            thief.queue_.push_back(*ctx);
-            ++moved;
-        }
-        thief.qlen_.fetch_add(moved, std::memory_order_relaxed);
+        for (std::size_t k = 1; k < n; ++k) thief.queue_.push_back(taken[k]);
+        thief.qlen_.store(thief.queue_.size(), std::memory_order_relaxed);
     }
-    return first;
+    return taken[0];
 }
 
 // Not instrumented by ThreadSanitizer: it tells TSan which fiber runs next,
@@ -436,8 +429,8 @@ std::size_t proc::surrender() noexcept {
     std::size_t n = 0;
     {
         std::lock_guard lk(qmu_);
-        n = qlen_.load(std::memory_order_relaxed);
-        batch.splice(batch.end(), queue_);
+        n = queue_.size();
+        while (!queue_.empty()) batch.push_back(*queue_.pop_front());
         qlen_.store(0, std::memory_order_relaxed);
     }
     // Exchange: the owner may be taking or replacing it right now.

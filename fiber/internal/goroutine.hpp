@@ -78,7 +78,8 @@ public:
     /// a default-size stack whose body area holds any small body
     /// (body_slot_bytes, body_slot_align).
     bool poolable = false;
-    goroutine* next_idle = nullptr;  // link in an idle list (goroutine_pool.cpp)
+    goroutine* next_idle = nullptr;   // link in an idle list (goroutine_pool.cpp)
+    goroutine* next_batch = nullptr;  // link between whole batches of them (ditto)
     std::uint32_t reuses = 0;        // goroutines its fiber ran before this one
     static constexpr std::size_t body_slot_bytes = 64;
     static constexpr std::size_t body_slot_align = 16;

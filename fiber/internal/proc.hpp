@@ -3,6 +3,8 @@
 // Policy, after Go's runtime/proc.go:
 //  - A goroutine made ready by a goroutine runs next on the waker's thread
 //    (runnext); the one it displaces goes to the tail of the local queue.
+//  - The local queue is a ring of pointers (run_queue.hpp): a thief copies
+//    pointers out under the victim's lock and touches no goroutine there.
 //  - Other threads steal half of a local queue, only when they have nothing;
 //    and runnext too, after a short grace (about 3 us) in which the owner
 //    did not pick: a goroutine that keeps running must not strand the one it
@@ -34,6 +36,7 @@
 #include <boost/fiber/scheduler.hpp>
 
 #include <fiber/detail/spin_mutex.hpp>
+#include <fiber/internal/run_queue.hpp>
 #include <fiber/internal/sanitizer.hpp>
 
 namespace csp::detail {
@@ -185,8 +188,8 @@ private:
 
     // Shared with thieves.
     alignas(64) spin_mutex qmu_;
-    queue_t queue_;
-    std::atomic<std::size_t> qlen_{0};
+    std::atomic<std::size_t> qlen_{0};  // queue_.size(), stored under qmu_: a look without the lock
+    run_queue<boost::fibers::context> queue_;
     std::atomic<bool> remote_{false};  // Boost queued a fiber for us from another thread
     // How long the next idle spell spins at most (spin_for_work adapts it);
     // this thread's own.
