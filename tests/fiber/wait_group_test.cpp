@@ -91,6 +91,26 @@ TEST_P(WaitGroup, ReusableAfterReachingZero) {
     });
 }
 
+// Go's rule: once wait() returns, the group may be destroyed, while the
+// done() that released it may still be returning. Here it is destroyed at
+// once, round after round, with the done() on another goroutine or thread;
+// a done() that touched the group after releasing its waiter would use
+// freed memory (AddressSanitizer), or, when nobody waited, after wait()
+// had already returned.
+TEST_P(WaitGroup, MayBeDestroyedAsSoonAsWaitReturns) {
+    constexpr int rounds = 2000;
+    run([&] {
+        for (int r = 0; r < rounds; ++r) {
+            auto* wg = new csp::wait_group;
+            wg->add(1);
+            task_group ts(mode());
+            ts.go_n(1, [wg](int) { wg->done(); });
+            wg->wait();
+            delete wg;
+        }
+    });
+}
+
 CSP_INSTANTIATE_ALL_SETTINGS(WaitGroup);
 
 }  // namespace
