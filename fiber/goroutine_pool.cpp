@@ -81,18 +81,9 @@ struct idle_list {
     }
 };
 
-/// Moves up to `n` entries from the front of `from` to the front of `to`.
-void move_entries(idle_list& from, idle_list& to, std::size_t n) noexcept {
-    for (std::size_t i = 0; i < n; ++i) {
-        goroutine* g = from.pop();
-        if (!g) return;
-        to.push(g);
-    }
-}
-
 /// A scheduler thread's own goroutines (constant-initialized: no TLS
 /// guard): `now`, where it lists and takes, and `full`, a whole batch kept
-/// for the next spill to the shared list or the next refill from `now`.
+/// for the next spill to the shared list or the next refill of `now`.
 /// At most `batch` in each: local_limit in all.
 struct thread_idle {
     idle_list now;
@@ -100,44 +91,42 @@ struct thread_idle {
 };
 thread_local thread_idle tl_idle;
 
-/// The shared list: whole batches, handed over by pointer, and loose
-/// entries (a retiring stand-in's remainder, a spawn's returned fiber).
-/// Why batches: moving entries one by one reads and writes each one's
-/// link, lines another thread wrote last: a cache miss per goroutine, under
-/// the lock that every thread's spill and refill takes (at 2 threads,
-/// spawn_join's children ending on one thread and its spawner taking on the
-/// other waited in this lock, then in sched_yield).
+/// The shared list: a stack of batches (1 to `batch` goroutines each, a
+/// thread's spill is a whole one), linked through their first goroutine's
+/// next_batch, which also keeps the batch's length (batch_len). Handed over
+/// by pointer, never walked under the lock. Why: moving entries one by one
+/// reads and writes each one's link, lines another thread wrote last: a
+/// cache miss per goroutine, under the lock that every thread's spill and
+/// refill takes (at 2 threads, spawn_join's children ending on one thread
+/// and its spawner taking on the other waited in this lock, then in
+/// sched_yield).
 struct shared_pool {
     spin_mutex mu;
-    goroutine* batches = nullptr;  // whole batches, linked through their first one's next_batch
-    std::size_t batch_count = 0;
-    idle_list loose;
-    std::size_t low = 0;  // the fewest listed since the last trim (invariant 4)
-    std::atomic<std::size_t> count_hint{0};  // count(), for a look without the lock
+    goroutine* batches = nullptr;
+    std::size_t count = 0;  // goroutines in all the batches
+    std::size_t low = 0;    // the fewest listed since the last trim (invariant 4)
+    std::atomic<std::size_t> count_hint{0};  // count, for a look without the lock
 
-    std::size_t count() const noexcept { return batch_count * batch + loose.count; }
-    void push_batch(idle_list& whole) noexcept {
-        whole.head->next_batch = batches;
-        batches = whole.head;
-        ++batch_count;
-        whole = {};
+    void push_batch(idle_list& b) noexcept {
+        if (!b.head) return;
+        b.head->next_batch = batches;
+        b.head->batch_len = b.count;
+        batches = b.head;
+        count += b.count;
+        b = {};
     }
-    /// A whole batch, or else up to a batch of loose ones.
     idle_list pop_batch() noexcept {
-        idle_list out;
+        idle_list b;
         if (goroutine* first = batches) {
             batches = first->next_batch;
-            --batch_count;
-            out.head = first;
-            out.count = batch;
-        } else {
-            move_entries(loose, out, batch);
+            b = {first, first->batch_len};
+            count -= b.count;
         }
-        return out;
+        return b;
     }
     void published() noexcept {
-        count_hint.store(count(), std::memory_order_relaxed);
-        low = std::min(low, count());
+        count_hint.store(count, std::memory_order_relaxed);
+        low = std::min(low, count);
     }
 };
 shared_pool shared;  // trivially destructible parts only: used until exit
@@ -148,12 +137,9 @@ std::atomic<std::size_t> ending{0};  // made ready to end (end_idle_surplus), no
 goroutine* take_idle_goroutine() noexcept {
     if (!in_goroutine()) {  // a plain thread keeps no list: it may exit with it
         std::lock_guard lk(shared.mu);
-        goroutine* g = shared.loose.pop();
-        if (!g && shared.batches) {
-            idle_list b = shared.pop_batch();
-            g = b.pop();
-            move_entries(b, shared.loose, b.count);  // rare: spawns from a plain thread
-        }
+        idle_list b = shared.pop_batch();
+        goroutine* g = b.pop();
+        shared.push_batch(b);  // the rest, a batch one shorter
         shared.published();
         return g;
     }
@@ -181,7 +167,7 @@ bool keep_idle_goroutine(goroutine* self) noexcept {
             // Why only listed entries move: they have switched away already
             // (invariant 1); `self` still runs, and is listed after this.
             std::lock_guard lk(shared.mu);
-            if (shared.count() + batch > shared_limit) return false;
+            if (shared.count + batch > shared_limit) return false;
             shared.push_batch(mine.full);
             shared.published();
         }
@@ -199,52 +185,47 @@ void share_idle_goroutines() noexcept {
     // Past the shared limit if need be: parked fibers cannot end from here,
     // and a retired stand-in (the caller) holds at most local_limit.
     std::lock_guard lk(shared.mu);
-    if (mine.full.count) shared.push_batch(mine.full);
-    move_entries(mine.now, shared.loose, mine.now.count);
+    shared.push_batch(mine.full);
+    shared.push_batch(mine.now);
     shared.published();
 }
 
 bool has_idle_surplus() noexcept { return shared.count_hint.load(std::memory_order_relaxed) > shared_keep; }
 
 std::size_t end_idle_surplus(bool unused_only) noexcept {
-    idle_list loose;          // doomed one by one
-    goroutine* whole = nullptr;  // doomed batches, linked through next_batch
+    goroutine* doomed = nullptr;  // whole batches, linked through next_batch
+    std::size_t n = 0;
     {
         std::lock_guard lk(shared.mu);
-        const std::size_t listed = unused_only ? std::min(shared.low, shared.count()) : shared.count();
+        const std::size_t listed = unused_only ? std::min(shared.low, shared.count) : shared.count;
         if (listed > shared_keep) {
             std::size_t surplus = listed - shared_keep;
             if (unused_only) surplus = std::min(surplus, trim_batch);
-            // Loose ones first, then whole batches (a batch's worth past the
-            // surplus at most ends too: the next burst refills). Batches
-            // move by pointer: the lock is not held for a walk.
-            const std::size_t from_loose = std::min(surplus, shared.loose.count);
-            move_entries(shared.loose, loose, from_loose);
-            for (std::size_t taken = from_loose; taken < surplus && shared.batches; taken += batch) {
-                goroutine* first = shared.batches;
-                shared.batches = first->next_batch;
-                --shared.batch_count;
-                first->next_batch = whole;
-                whole = first;
+            // Whole batches, moved by pointer: the lock is not held for a
+            // walk (a batch's worth past the surplus at most ends too: the
+            // next burst refills).
+            while (n < surplus) {
+                idle_list b = shared.pop_batch();
+                if (!b.head) break;
+                b.head->next_batch = doomed;
+                doomed = b.head;
+                n += b.count;
             }
         }
-        shared.low = shared.count();  // the next window starts here
+        shared.low = shared.count;  // the next window starts here
         shared.published();
     }
     // Outside the lock: a make_ready takes the global queue's lock and may
-    // wake a thread. No body: goroutine_finished lets the fiber end.
-    std::size_t n = loose.count;
-    for (goroutine* b = whole; b; b = b->next_batch) n += batch;
+    // wake a thread. No body: goroutine_finished lets the fiber end. Every
+    // link is read before its goroutine is made ready (it may run at once).
     ending.fetch_add(n, std::memory_order_relaxed);
-    auto end_one = [](goroutine* g) {
-        g->ops = nullptr;
-        make_ready(g->context());
-    };
-    while (goroutine* g = loose.pop()) end_one(g);
-    while (goroutine* first = whole) {
-        whole = first->next_batch;
-        idle_list b{first, batch};
-        while (goroutine* g = b.pop()) end_one(g);
+    while (goroutine* first = doomed) {
+        doomed = first->next_batch;
+        idle_list b{first, first->batch_len};
+        while (goroutine* g = b.pop()) {
+            g->ops = nullptr;
+            make_ready(g->context());
+        }
     }
     return n;
 }
@@ -255,7 +236,9 @@ std::size_t idle_goroutines_ending() noexcept { return ending.load(std::memory_o
 
 void return_idle_goroutine(goroutine* g) noexcept {
     std::lock_guard lk(shared.mu);
-    shared.loose.push(g);  // past the limit by one at worst: it cannot end from here
+    idle_list one;
+    one.push(g);
+    shared.push_batch(one);  // past the limit by one at worst: it cannot end from here
     shared.published();
 }
 

@@ -25,6 +25,7 @@ constexpr std::uint32_t terminated_batch = 32;   // terminated fibers that trigg
 constexpr std::uint32_t runnext_limit = 32;
 constexpr std::uint32_t timer_check_every = 16;  // picks between timer checks
 constexpr std::size_t local_queue_limit = 256;    // Go's runq size
+constexpr std::size_t steal_max = 64;             // half a queue at most, and at most this (Go: 128)
 // How long an idle thread looks for work before it parks: adaptive, per
 // thread, between these bounds. Spinning pays when work comes soon (a
 // hand-off between threads: far cheaper than a futex wake and the tens of
@@ -338,13 +339,15 @@ context* proc::steal_into(proc& thief) noexcept {
     // Room in the thief's queue: only its owner (the caller) adds to it, so
     // its count only overstates what is there.
     const std::size_t room = decltype(queue_)::capacity - thief.qlen_.load(std::memory_order_relaxed);
-    context* taken[decltype(queue_)::capacity / 2];
+    // This frame may be on a parking goroutine's stack (park -> pick_next):
+    // a bounded steal keeps it small.
+    context* taken[steal_max];
     std::size_t n;
     {
         std::unique_lock lk(qmu_, std::try_to_lock);
         if (!lk.owns_lock()) return nullptr;  // contended: try another victim
         // Pointers only: no goroutine is touched under the victim's lock.
-        n = std::min((queue_.size() + 1) / 2, room + 1);
+        n = std::min({(queue_.size() + 1) / 2, steal_max, room + 1});
         for (std::size_t k = 0; k < n; ++k) taken[k] = queue_.pop_front();
         qlen_.store(queue_.size(), std::memory_order_relaxed);
     }

@@ -79,7 +79,8 @@ public:
     /// (body_slot_bytes, body_slot_align).
     bool poolable = false;
     goroutine* next_idle = nullptr;   // link in an idle list (goroutine_pool.cpp)
-    goroutine* next_batch = nullptr;  // link between whole batches of them (ditto)
+    goroutine* next_batch = nullptr;  // link between batches of them (ditto), on a batch's first
+    std::size_t batch_len = 0;        // that batch's length, on its first (ditto)
     std::uint32_t reuses = 0;        // goroutines its fiber ran before this one
     static constexpr std::size_t body_slot_bytes = 64;
     static constexpr std::size_t body_slot_align = 16;

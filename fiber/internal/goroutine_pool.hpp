@@ -23,9 +23,10 @@ void share_idle_goroutines() noexcept;
 
 /// True if the shared list holds more than its resting size (a hint).
 bool has_idle_surplus() noexcept;
-/// Ends the shared list's entries beyond its resting size, at most a batch:
-/// with `unused_only`, only as many as stayed listed since the last call
-/// (the monitor's trim, every trim_window); else all of them
+/// Ends the shared list's entries beyond its resting size (whole batches
+/// of them: up to a batch's length more), at most trim_batch at a time
+/// with `unused_only`, and only as many as stayed listed since the last
+/// call (the monitor's trim, every trim_window); else all of them
 /// (csp::free_os_memory). Each is made ready with no body and ends on a
 /// scheduler thread soon after. Returns how many.
 std::size_t end_idle_surplus(bool unused_only) noexcept;
