@@ -5,10 +5,10 @@
 //    (runnext); the one it displaces goes to the tail of the local queue.
 //  - The local queue is a ring of pointers (run_queue.hpp): a thief copies
 //    pointers out under the victim's lock and touches no goroutine there.
-//  - Other threads steal half of a local queue, only when they have nothing;
-//    and runnext too, after a short grace (about 3 us) in which the owner
-//    did not pick: a goroutine that keeps running must not strand the one it
-//    woke (Go's runqgrab with stealRunNextG).
+//  - Other threads steal half of a local queue (64 at most), only when they
+//    have nothing; and runnext too, after a short grace (about 3 us) in
+//    which the owner did not pick: a goroutine that keeps running must not
+//    strand the one it woke (Go's runqgrab with stealRunNextG).
 //  - Idle threads spin briefly before they park; whoever adds stealable work
 //    wakes a parked thread only if no thread is spinning.
 //  - Boost's scheduler fiber (its "dispatcher context") is kept aside, not in the queue: it runs when
