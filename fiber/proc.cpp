@@ -479,9 +479,7 @@ void proc::suspend_until(std::chrono::steady_clock::time_point const& tp) noexce
     if (2 * rt_.spinning.load(std::memory_order_relaxed) < busy && spin_for_work()) return;
     if (!rt_.timers.empty() && rt_.fire_timers(clock::now()) > 0) return;
     if (has_work()) return;
-    clock::time_point deadline = tp;
-    if (const clock::time_point t = rt_.timers.next_deadline(); t < deadline) deadline = t;
-    park_thread(deadline);
+    park_thread(tp);  // it adds the timers' deadline, once counted idle
     if (!rt_.timers.empty()) rt_.fire_timers(clock::now());
 }
 
@@ -527,10 +525,13 @@ void proc::park_thread(clock::time_point deadline) noexcept {
     // (both seq_cst); we announce, then read the queues. One of us sees the
     // other, so work is never left with every thread asleep.
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    // Why the timers again: one started between our caller's read of the next
-    // deadline and `parked_ = true` found nobody parked to wake (timer_start
-    // unparks under park_mu_, which we now hold), so we would sleep past it,
-    // or for good if the heap had been empty.
+    // Why the timers' deadline is read only now, after announcing: a timer
+    // started before `parked_ = true` found nobody parked to wake
+    // (timer_start unparks under park_mu_, which we now hold), and the last
+    // timer dropped before we counted as idle skipped waking us
+    // (wake_timed_sleepers); a deadline read earlier would have us sleep
+    // past the first, or until the second's time instead of for good, with
+    // the deadlock report waiting on it.
     if (counted)
         if (const clock::time_point t = rt_.timers.next_deadline(); t < deadline) deadline = t;
     // A retired stand-in waits for the monitor alone, whatever work there is.
