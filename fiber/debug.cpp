@@ -243,9 +243,8 @@ std::vector<goroutine_state> goroutine_states() {
     // symbol look-ups) after they are dropped.
     std::vector<raw> raws;
     raws.reserve(detail::goroutine::count() + 16);
-    detail::goroutine::for_each([&raws](const detail::goroutine& g) {
-        raws.push_back({g.id(), g.reason(), g.object(), g.entry(), g.function,
-                        g.is_main.load(std::memory_order_relaxed)});
+    detail::goroutine::for_each([&raws](const detail::goroutine::snapshot& g) {
+        raws.push_back({g.id, g.reason, g.object, g.entry, g.function, g.is_main});
     });
     std::sort(raws.begin(), raws.end(), [](const raw& a, const raw& b) { return a.id < b.id; });
     const detail::goroutine* self = detail::current_goroutine().g;
@@ -265,9 +264,9 @@ std::vector<goroutine_state> goroutine_states() {
 
 std::size_t goroutines_waiting(std::string_view reason, const void* object) {
     std::size_t n = 0;
-    detail::goroutine::for_each([&](const detail::goroutine& g) {
-        if (g.reason() != detail::wait_reason::none && reason == detail::to_string(g.reason()) &&
-            (!object || g.object() == object))
+    detail::goroutine::for_each([&](const detail::goroutine::snapshot& g) {
+        if (g.reason != detail::wait_reason::none && reason == detail::to_string(g.reason) &&
+            (!object || g.object == object))
             ++n;
     });
     return n;

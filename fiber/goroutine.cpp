@@ -38,6 +38,20 @@ constexpr std::size_t shard_count = 16;
 registry_shard shards[shard_count];
 std::atomic<std::uint64_t> next_id{1};
 
+// Go's goidcache: a thread takes ids a batch at a time, so that a spawn
+// does not do a locked add on a line every spawning thread writes.
+constexpr std::uint64_t id_batch = 16;
+
+std::uint64_t new_id() noexcept {
+    // Constant-initialized: no TLS init guard per use.
+    thread_local std::uint64_t next = 0, end = 0;
+    if (next == end) [[unlikely]] {
+        next = next_id.fetch_add(id_batch, std::memory_order_relaxed);
+        end = next + id_batch;
+    }
+    return next++;
+}
+
 registry_shard& my_shard() noexcept {
     static std::atomic<std::size_t> threads{0};
     // Constant-initialized (0: not chosen yet), so no TLS init guard per use.
@@ -53,9 +67,9 @@ goroutine::goroutine(const std::type_info& entry, const boost::context::stack_co
     : boost::fibers::fiber_properties(nullptr),
       stack_bottom(static_cast<const char*>(stack.sp) - stack.size),
       stack_size(stack.size),
-      function(function_address),
-      id_(next_id.fetch_add(1, std::memory_order_relaxed)),
+      id_(new_id()),
       entry_(&entry),
+      function_(function_address),
       shard_(&my_shard()) {
     tsan_fiber = tsan_fiber_create();
     canary = canary_stacks_exist.load(std::memory_order_relaxed) && has_canary(stack_bottom);
@@ -70,18 +84,23 @@ void goroutine::retire_to_pool() noexcept {
 
 void goroutine::reincarnate(const std::type_info& entry, const void* function_address,
                             const body_ops& body_ops) noexcept {
-    const std::uint64_t id = next_id.fetch_add(1, std::memory_order_relaxed);
     local = nullptr;
     ops = &body_ops;
     ++reuses;
     is_main.store(false, std::memory_order_relaxed);
     set_waiting(wait_reason::none, nullptr);
-    // Under the lock: a dump holding it reads these only while not pooled.
-    std::lock_guard lk(shard_->mu);
-    id_ = id;
-    entry_ = &entry;
-    function = function_address;
+    // A dump may read this record now (it stays listed while pooled): it
+    // skips it while `pooled_` is set, and rereads it if `version_` moved
+    // (a seqlock: no locked instruction here, which would wait for every
+    // store before it, each a line another thread may have written last).
+    const std::uint32_t v = version_.load(std::memory_order_relaxed);
+    version_.store(v + 1, std::memory_order_relaxed);  // odd: being written
+    std::atomic_thread_fence(std::memory_order_release);
+    id_.store(new_id(), std::memory_order_relaxed);
+    entry_.store(&entry, std::memory_order_relaxed);
+    function_.store(function_address, std::memory_order_relaxed);
     pooled_.store(false, std::memory_order_relaxed);
+    version_.store(v + 2, std::memory_order_release);
 }
 
 // Not instrumented by ThreadSanitizer: it may switch TSan to the dying
@@ -97,8 +116,29 @@ CSP_NO_SANITIZE_THREAD goroutine::~goroutine() {
 void goroutine::visit_all(visit_fn fn, void* arg) {
     for (registry_shard& s : shards) {
         std::lock_guard lk(s.mu);
-        for (goroutine* g = s.head; g; g = g->next_)
-            if (!g->pooled_.load(std::memory_order_relaxed)) fn(*g, arg);
+        for (goroutine* g = s.head; g; g = g->next_) {
+            // The seqlock's read side: a reincarnation that overlaps our
+            // reads changes version_ (it writes a handful of fields: a
+            // retry is rare and short).
+            for (;;) {
+                const std::uint32_t v = g->version_.load(std::memory_order_acquire);
+                if (v & 1) {
+                    spin_pause();
+                    continue;
+                }
+                if (g->pooled_.load(std::memory_order_relaxed)) break;
+                const snapshot snap{g->id_.load(std::memory_order_relaxed),
+                                    g->reason(),
+                                    g->object(),
+                                    g->entry_.load(std::memory_order_relaxed)->name(),
+                                    g->function_.load(std::memory_order_relaxed),
+                                    g->is_main.load(std::memory_order_relaxed)};
+                std::atomic_thread_fence(std::memory_order_acquire);
+                if (g->version_.load(std::memory_order_relaxed) != v) continue;
+                fn(snap, arg);
+                break;
+            }
+        }
     }
 }
 

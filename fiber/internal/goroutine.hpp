@@ -47,7 +47,7 @@ public:
     }
     wait_reason reason() const noexcept { return reason_.load(std::memory_order_relaxed); }
     const void* object() const noexcept { return object_.load(std::memory_order_relaxed); }
-    std::uint64_t id() const noexcept { return id_; }
+    std::uint64_t id() const noexcept { return id_.load(std::memory_order_relaxed); }
 
     /// The goroutine's stack: [bottom, bottom + size).
     const void* stack_bottom = nullptr;
@@ -64,11 +64,7 @@ public:
     }
     void* tsan_fiber = nullptr;  // ThreadSanitizer's handle, in TSan builds
     void* local = nullptr;       // csp::detail::goroutine_local()
-    // Written before the goroutine is listed, or under the registry lock
-    // while it is pooled (reincarnate); dumps read them under that lock.
-    const void* function;                  // the function it runs, if go() was given one; or null
     std::atomic<bool> is_main{false};      // the goroutine of csp::run's main (dumps say "main")
-    const char* entry() const noexcept { return entry_->name(); }
 
     // What its fiber runs next (go.cpp's goroutine_main): the body go()
     // built at `body`, in the stack's top bytes above what Boost uses.
@@ -92,7 +88,16 @@ public:
     /// (its body is built already), a clean slate; listed again.
     void reincarnate(const std::type_info& entry, const void* function_address, const body_ops& body_ops) noexcept;
 
-    /// Calls f(const goroutine&) for every live goroutine, holding each
+    /// What a dump shows of one goroutine, read consistently.
+    struct snapshot {
+        std::uint64_t id;
+        wait_reason reason;
+        const void* object;
+        const char* entry;     // the mangled type of what it runs
+        const void* function;  // the function it runs, if go() was given one; or null
+        bool is_main;
+    };
+    /// Calls f(const snapshot&) for every live goroutine, holding each
     /// registry shard's lock in turn.
     template <class F>
     static void for_each(F&& f);
@@ -101,22 +106,27 @@ public:
 
 private:
     friend struct registry_shard;
-    std::uint64_t id_;
-    const std::type_info* entry_;
+    // Written before the goroutine is listed, or by reincarnate (while the
+    // dumps' version_ check guards them); dumps read them in visit_all.
+    std::atomic<std::uint64_t> id_;
+    std::atomic<const std::type_info*> entry_;
+    std::atomic<const void*> function_;
+    // Odd while reincarnate rewrites the fields above (a seqlock).
+    std::atomic<std::uint32_t> version_{0};
     std::atomic<wait_reason> reason_{wait_reason::none};
     std::atomic<const void*> object_{nullptr};
     registry_shard* shard_;
-    std::atomic<bool> pooled_{false};  // set by the goroutine itself; cleared under shard_->mu
+    std::atomic<bool> pooled_{false};  // set by the goroutine itself; cleared by reincarnate
     goroutine* prev_ = nullptr;
     goroutine* next_ = nullptr;
 
-    using visit_fn = void (*)(const goroutine&, void*);
+    using visit_fn = void (*)(const snapshot&, void*);
     static void visit_all(visit_fn fn, void* arg);
 };
 
 template <class F>
 void goroutine::for_each(F&& f) {
-    visit_all([](const goroutine& g, void* arg) { (*static_cast<std::remove_reference_t<F>*>(arg))(g); }, &f);
+    visit_all([](const snapshot& g, void* arg) { (*static_cast<std::remove_reference_t<F>*>(arg))(g); }, &f);
 }
 
 }  // namespace csp::detail

@@ -20,9 +20,9 @@ namespace csp::detail {
 template <class T>
 class run_queue {
 public:
-    /// Room for a full local queue (proc's limit is 256) and for what a
+    /// Room for a full local queue (proc's limit is 1024) and for what a
     /// steal or a yield adds before the owner's overflow check runs.
-    static constexpr std::size_t capacity = 512;
+    static constexpr std::size_t capacity = 2048;
 
     std::size_t size() const noexcept { return tail_ - head_; }
     bool empty() const noexcept { return tail_ == head_; }

@@ -76,6 +76,17 @@ public:
     /// Wakes a parked scheduler thread if there is one and none is spinning
     /// (Go's wakep). Called after adding stealable work.
     void wakep() noexcept;
+    /// wakep for a goroutine a scheduler thread queued on itself: no fence
+    /// first (a spawn paid for one, ~10% of spawn_join at 2 threads). A
+    /// wake-up this misses (a thread counted itself idle while our push was
+    /// still in our store buffer) costs parallelism, not progress: the work
+    /// is in the queue of a thread that runs, the next push wakes a sleeper,
+    /// and the monitor wakes one for work waiting on a thread that stopped
+    /// picking (monitor.cpp, stranded_after).
+    void wakep_for_local() noexcept {
+        if (idle.load(std::memory_order_relaxed) == 0 || spinning.load(std::memory_order_relaxed) != 0) return;
+        wakep();
+    }
 
     timer_heap timers;
     std::atomic<int> idle{0};      // parked scheduler threads

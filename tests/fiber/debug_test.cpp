@@ -4,7 +4,10 @@
 #include "harness/harness.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <sstream>
+#include <string>
+#include <thread>
 
 #include <csignal>
 #include <cstdlib>
@@ -158,6 +161,66 @@ TEST(GoroutineDump, NamesAFunctionBySymbolAndTheCallerAsRunning) {
         EXPECT_EQ(dump.find("void (*)("), std::string::npos) << dump;
         EXPECT_NE(dump.find("[running]: main (the function csp::run runs)"), std::string::npos) << dump;
         c.send(1);
+    });
+}
+
+// Pooled fibers run one goroutine after another; a dump that reads a record
+// while its fiber starts the next one must not mix the two (reincarnate
+// rewrites the record without a lock: goroutine.cpp's seqlock).
+void reused_worker_a(csp::chan<int> c) { c.recv(); }
+void reused_worker_b(csp::chan<int> c) { c.recv(); }
+
+TEST(GoroutineStates, ConsistentWhileFibersAreReused) {
+    csp::run([] {
+        csp::chan<int> a, b;
+        std::atomic<bool> stop{false};
+        std::atomic<long> spawned{0};
+        csp::wait_group spawners;
+        // Two spawners, each starting one worker at a time and releasing it:
+        // the fibers go back to the pool and come out running either function.
+        for (int k = 0; k < 2; ++k) {
+            spawners.add(1);
+            csp::go([&, k] {
+                const csp::chan<int>& c = k == 0 ? a : b;
+                // Eight at a time, let run (they wait in "chan receive"), then fed.
+                while (!stop.load(std::memory_order_relaxed)) {
+                    for (int i = 0; i < 8; ++i) csp::go(k == 0 ? reused_worker_a : reused_worker_b, c);
+                    csp::yield();
+                    for (int i = 0; i < 8; ++i) c.send(i);
+                    spawned.fetch_add(8, std::memory_order_relaxed);
+                }
+                spawners.done();
+            });
+        }
+        // The dumps come from a plain thread, in parallel at any CSP_PROCS.
+        std::string problem;
+        int dumps = 0;
+        long checked = 0;  // waiting workers whose entry was checked
+        std::thread dumper([&] {
+            const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+            for (; dumps < 400 && problem.empty() && std::chrono::steady_clock::now() < until; ++dumps) {
+                std::vector<std::uint64_t> ids;
+                for (const csp::goroutine_state& g : csp::goroutine_states()) {
+                    ids.push_back(g.id);
+                    if (g.wait_reason != "chan receive") continue;
+                    const char* want = g.object == csp_test::object_of(a)   ? "reused_worker_a"
+                                       : g.object == csp_test::object_of(b) ? "reused_worker_b"
+                                                                            : nullptr;
+                    checked += want != nullptr;
+                    if (want && g.entry.find(want) == std::string::npos)
+                        problem = "goroutine " + std::to_string(g.id) + " waits on " + want + "'s channel but runs " +
+                                  g.entry;
+                }
+                std::sort(ids.begin(), ids.end());
+                if (std::adjacent_find(ids.begin(), ids.end()) != ids.end()) problem = "an id listed twice";
+            }
+            stop.store(true, std::memory_order_relaxed);
+        });
+        spawners.wait();
+        dumper.join();
+        EXPECT_EQ(problem, "");
+        EXPECT_GT(checked, 0) << "no dump saw a worker waiting";
+        EXPECT_GT(spawned.load(), 100) << "the fibers were hardly reused";
     });
 }
 
