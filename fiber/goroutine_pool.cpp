@@ -144,7 +144,10 @@ goroutine* take_idle_goroutine() noexcept {
         return g;
     }
     thread_idle& mine = tl_idle;
-    if (goroutine* g = mine.now.pop()) return g;
+    if (goroutine* g = mine.now.pop()) {
+        if (goroutine* next = mine.now.head) next->prefetch_for_reuse();
+        return g;
+    }
     if (mine.full.count) {
         mine.now = mine.full;
         mine.full = {};
