@@ -41,6 +41,8 @@ std::atomic<std::uint64_t> next_id{1};
 // Go's goidcache: a thread takes ids a batch at a time, so that a spawn
 // does not do a locked add on a line every spawning thread writes.
 constexpr std::uint64_t id_batch = 16;
+// Reads of one record a dump tries before leaving it out (visit_all).
+constexpr int max_snapshot_tries = 64;
 
 std::uint64_t new_id() noexcept {
     // Constant-initialized: no TLS init guard per use.
@@ -77,8 +79,8 @@ goroutine::goroutine(const std::type_info& entry, const boost::context::stack_co
 }
 
 void goroutine::retire_to_pool() noexcept {
-    // No lock: a dump that already saw it listed reads only fields that
-    // change under the lock (reincarnate), and from now on skips it.
+    // No lock: a dump reads this record under its seqlock (reincarnate,
+    // visit_all), and from now on skips it.
     pooled_.store(true, std::memory_order_relaxed);
 }
 
@@ -87,8 +89,6 @@ void goroutine::reincarnate(const std::type_info& entry, const void* function_ad
     local = nullptr;
     ops = &body_ops;
     ++reuses;
-    is_main.store(false, std::memory_order_relaxed);
-    set_waiting(wait_reason::none, nullptr);
     // A dump may read this record now (it stays listed while pooled): it
     // skips it while `pooled_` is set, and rereads it if `version_` moved
     // (a seqlock: no locked instruction here, which would wait for every
@@ -96,6 +96,8 @@ void goroutine::reincarnate(const std::type_info& entry, const void* function_ad
     const std::uint32_t v = version_.load(std::memory_order_relaxed);
     version_.store(v + 1, std::memory_order_relaxed);  // odd: being written
     std::atomic_thread_fence(std::memory_order_release);
+    is_main.store(false, std::memory_order_relaxed);
+    set_waiting(wait_reason::none, nullptr);
     id_.store(new_id(), std::memory_order_relaxed);
     entry_.store(&entry, std::memory_order_relaxed);
     function_.store(function_address, std::memory_order_relaxed);
@@ -119,8 +121,11 @@ void goroutine::visit_all(visit_fn fn, void* arg) {
         for (goroutine* g = s.head; g; g = g->next_) {
             // The seqlock's read side: a reincarnation that overlaps our
             // reads changes version_ (it writes a handful of fields: a
-            // retry is rare and short).
-            for (;;) {
+            // retry is rare and short). Bounded: a fiber that a spawn loop
+            // takes back from the pool every ~100 ns could keep moving it
+            // while we hold this shard's lock; such a record is left out (a
+            // dump is not one instant across records anyway).
+            for (int tries = 0; tries < max_snapshot_tries; ++tries) {
                 const std::uint32_t v = g->version_.load(std::memory_order_acquire);
                 if (v & 1) {
                     spin_pause();
@@ -134,7 +139,10 @@ void goroutine::visit_all(visit_fn fn, void* arg) {
                                     g->function_.load(std::memory_order_relaxed),
                                     g->is_main.load(std::memory_order_relaxed)};
                 std::atomic_thread_fence(std::memory_order_acquire);
-                if (g->version_.load(std::memory_order_relaxed) != v) continue;
+                if (g->version_.load(std::memory_order_relaxed) != v) {
+                    spin_pause();
+                    continue;
+                }
                 fn(snap, arg);
                 break;
             }

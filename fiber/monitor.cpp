@@ -76,8 +76,8 @@ constexpr clock::duration trim_window = 50ms;
 // acts on every hand-off in flight polls at its fastest for good (a
 // nanosleep of 20 us at a time: a tenth of a busy queue client's CPU).
 constexpr clock::duration stranded_after = 100us;
-// Work in the global queue with a thread asleep and none looking for this
-// long: a wake-up was lost. (For a moment it is normal: the woken thread is
+// Work in the global queue (or a local one) with a thread asleep and none
+// looking for this long: a wake-up was lost. (For a moment it is normal: the woken thread is
 // on its way.)
 constexpr clock::duration lost_wake_after = 1ms;
 }  // namespace
@@ -157,9 +157,13 @@ void runtime::monitor_main() noexcept {
             }
         }
 
-        // A wake-up lost somewhere: work waits in the global queue while a
+        // A wake-up lost somewhere: work waits in the global queue, or in a
+        // local queue whose owner keeps picking (its push may have missed a
+        // thread going to sleep: wakep_for_local takes no fence), while a
         // thread sleeps and none looks.
-        if (has_injected() && idle.load(std::memory_order_acquire) > 0 &&
+        bool work_waits = has_injected();
+        for (std::size_t i = 0; i < n && !work_waits; ++i) work_waits = !at(i).retired() && at(i).has_stealable();
+        if (work_waits && idle.load(std::memory_order_acquire) > 0 &&
             spinning.load(std::memory_order_acquire) == 0) {
             if (injected_waits_since == clock::time_point{}) {
                 injected_waits_since = now;

@@ -53,8 +53,10 @@ public:
     boost::fibers::context* context() const noexcept { return ctx_; }
 
     void set_waiting(wait_reason r, const void* object) noexcept {
-        object_.store(object, std::memory_order_relaxed);
-        reason_.store(r, std::memory_order_relaxed);
+        // Release (free on x86): a dump that sees these sees the
+        // reincarnation before them too (goroutine.cpp's seqlock).
+        object_.store(object, std::memory_order_release);
+        reason_.store(r, std::memory_order_release);
     }
     wait_reason reason() const noexcept { return reason_.load(std::memory_order_relaxed); }
     const void* object() const noexcept { return object_.load(std::memory_order_relaxed); }

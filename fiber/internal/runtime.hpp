@@ -80,9 +80,10 @@ public:
     /// first (a spawn paid for one, ~10% of spawn_join at 2 threads). A
     /// wake-up this misses (a thread counted itself idle while our push was
     /// still in our store buffer) costs parallelism, not progress: the work
-    /// is in the queue of a thread that runs, the next push wakes a sleeper,
-    /// and the monitor wakes one for work waiting on a thread that stopped
-    /// picking (monitor.cpp, stranded_after).
+    /// is in the queue of a thread that runs, and the next push wakes a
+    /// sleeper; the monitor wakes one for work waiting on a thread that
+    /// stopped picking (stranded_after) or for a queue that stays non-empty
+    /// while a thread sleeps and none looks (lost_wake_after).
     void wakep_for_local() noexcept {
         if (idle.load(std::memory_order_relaxed) == 0 || spinning.load(std::memory_order_relaxed) != 0) return;
         wakep();
