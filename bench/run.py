@@ -188,6 +188,44 @@ class Cpp:
         return parse_csv_rows(run([self.exe, "--memory", workload], {"CSP_PROCS": str(procs)}, self.timeout), procs)
 
 
+class HostSpells:
+    """bench/c2c, a cache line's round trip between CPU 0 and 1, read before
+    and after each side's run of a row at 2 or more threads. This VM's host
+    now and then places its vCPUs apart for seconds to a minute (round trip
+    ~330 ns against ~55): rows at 2 threads slow down 2-3x in such a spell,
+    ours and Go's alike, and a spell that hits one side of a row only makes
+    its ratio meaningless (bench/RESULTS.md, session 10)."""
+
+    SLOW_NS = 200  # a round trip above this: a spell
+
+    def __init__(self, build):
+        exe = os.path.abspath(os.path.join(build, "bench", "c2c"))
+        self.exe = exe if (os.cpu_count() or 1) >= 2 and os.access(exe, os.X_OK) else None
+        self.hit = {}  # (row, threads) -> {side label: whether a reading was slow}
+
+    def read(self):
+        if not self.exe:
+            return None
+        try:
+            out = subprocess.run([self.exe, "50000"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                 text=True, timeout=10).stdout.split()
+            return float(out[2])
+        except (subprocess.SubprocessError, IndexError, ValueError):
+            return None
+
+    def note(self, row, threads, side, before, after):
+        """Records one side's readings; returns them as text for the log."""
+        readings = [r for r in (before, after) if r is not None]
+        if not readings:
+            return ""
+        self.hit.setdefault((row, threads), {})[side] = max(readings) > self.SLOW_NS
+        return f", c2c {before or 0:.0f} / {after or 0:.0f} ns"
+
+    def one_sided(self):
+        """Rows where a spell showed around one side's run and not the other's."""
+        return [key for key, sides in self.hit.items() if len(sides) == 2 and len(set(sides.values())) == 2]
+
+
 class Go:
     label = "go"
 
@@ -338,6 +376,7 @@ def main():
 
     cpp = Cpp(cpp_exe, scale, timeout)
     go = Go(go_exe, scale, timeout)
+    spells = HostSpells(args.build)
     # results[(row_name, threads)] = {"cspfiber": median or None, "go": ...}
     results = {}
     order = []
@@ -360,6 +399,7 @@ def main():
             t0 = time.monotonic()
             if w in THROUGHPUT:
                 for side in sides:
+                    before = spells.read() if p > 1 else None
                     try:
                         vals = side.throughput(w, p, reps)
                     except RunError as e:
@@ -367,10 +407,11 @@ def main():
                         print(f"run.py: FAILED {side.label} {w} threads={p}: {e}", file=sys.stderr, flush=True)
                         vals = []
                     record(w, p, side.label, vals)
+                    spell = spells.note(w, p, side.label, before, spells.read()) if p > 1 else ""
                     if vals:
                         runs = (f"runs: {' '.join(f'{v:.1f}' for v in vals)}" if side is cpp
                                 else f"median of {reps} in the Go program")
-                        log(f"{w:<24} threads={p} {side.label:<8} median {statistics.median(vals):9.1f} ns  ({runs})")
+                        log(f"{w:<24} threads={p} {side.label:<8} median {statistics.median(vals):9.1f} ns  ({runs}{spell})")
             else:
                 collected = {s.label: {} for s in sides}
                 broken = set()
@@ -421,6 +462,9 @@ def main():
                      for side in sides if a.get(side) and b.get(side)]
             if parts:
                 log(f"{num} / {den} threads={p}: " + ", ".join(parts))
+    for row, p in spells.one_sided():
+        log(f"{row} threads={p}: a host spell (c2c over {HostSpells.SLOW_NS} ns) around one side's run only: "
+            "its ratio compares two spells; run it again")
     log(f"total: {time.monotonic() - started:.0f}s  load average: {loadavg()}  CSV also in {csv_path}")
     queue_lines = []
     if QUEUES in workloads:
