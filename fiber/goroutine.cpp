@@ -115,38 +115,35 @@ CSP_NO_SANITIZE_THREAD goroutine::~goroutine() {
 #endif
 }
 
+bool goroutine::read_snapshot(snapshot& out) const noexcept {
+    // The seqlock's read side: a reincarnation that overlaps our reads
+    // changes version_ (it writes a handful of fields: a retry is rare and
+    // short). Bounded: a fiber that a spawn loop takes back from the pool
+    // every ~100 ns could keep moving it while the caller holds a shard's
+    // lock; such a record is left out (a dump is not one instant across
+    // records anyway).
+    for (int tries = 0; tries < max_snapshot_tries; ++tries, spin_pause()) {
+        const std::uint32_t v = version_.load(std::memory_order_acquire);
+        if (v & 1) continue;
+        if (pooled_.load(std::memory_order_relaxed)) return false;
+        out = {id_.load(std::memory_order_relaxed),
+               reason(),
+               object(),
+               entry_.load(std::memory_order_relaxed)->name(),
+               function_.load(std::memory_order_relaxed),
+               is_main.load(std::memory_order_relaxed)};
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if (version_.load(std::memory_order_relaxed) == v) return true;
+    }
+    return false;
+}
+
 void goroutine::visit_all(visit_fn fn, void* arg) {
+    snapshot snap;
     for (registry_shard& s : shards) {
         std::lock_guard lk(s.mu);
-        for (goroutine* g = s.head; g; g = g->next_) {
-            // The seqlock's read side: a reincarnation that overlaps our
-            // reads changes version_ (it writes a handful of fields: a
-            // retry is rare and short). Bounded: a fiber that a spawn loop
-            // takes back from the pool every ~100 ns could keep moving it
-            // while we hold this shard's lock; such a record is left out (a
-            // dump is not one instant across records anyway).
-            for (int tries = 0; tries < max_snapshot_tries; ++tries) {
-                const std::uint32_t v = g->version_.load(std::memory_order_acquire);
-                if (v & 1) {
-                    spin_pause();
-                    continue;
-                }
-                if (g->pooled_.load(std::memory_order_relaxed)) break;
-                const snapshot snap{g->id_.load(std::memory_order_relaxed),
-                                    g->reason(),
-                                    g->object(),
-                                    g->entry_.load(std::memory_order_relaxed)->name(),
-                                    g->function_.load(std::memory_order_relaxed),
-                                    g->is_main.load(std::memory_order_relaxed)};
-                std::atomic_thread_fence(std::memory_order_acquire);
-                if (g->version_.load(std::memory_order_relaxed) != v) {
-                    spin_pause();
-                    continue;
-                }
-                fn(snap, arg);
-                break;
-            }
-        }
+        for (const goroutine* g = s.head; g; g = g->next_)
+            if (g->read_snapshot(snap)) fn(snap, arg);
     }
 }
 

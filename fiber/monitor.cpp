@@ -77,8 +77,8 @@ constexpr clock::duration trim_window = 50ms;
 // nanosleep of 20 us at a time: a tenth of a busy queue client's CPU).
 constexpr clock::duration stranded_after = 100us;
 // Work in the global queue (or a local one) with a thread asleep and none
-// looking for this long: a wake-up was lost. (For a moment it is normal: the woken thread is
-// on its way.)
+// looking for this long: a wake-up was lost. (For a moment it is normal:
+// the woken thread is on its way.)
 constexpr clock::duration lost_wake_after = 1ms;
 }  // namespace
 
@@ -90,7 +90,7 @@ void runtime::monitor_main() noexcept {
     std::vector<watch> seen(procs_.size());
     clock::duration delay = poll_min;
     int quiet = 0;
-    clock::time_point injected_waits_since{};  // since when the last polls saw a lost wake-up's signs
+    clock::time_point work_waits_since{};  // since when the last polls saw a lost wake-up's signs
     clock::time_point last_trim = clock::now();
     for (;;) {
         std::this_thread::sleep_for(delay);
@@ -161,20 +161,18 @@ void runtime::monitor_main() noexcept {
         // local queue whose owner keeps picking (its push may have missed a
         // thread going to sleep: wakep_for_local takes no fence), while a
         // thread sleeps and none looks.
-        bool work_waits = has_injected();
-        for (std::size_t i = 0; i < n && !work_waits; ++i) work_waits = !at(i).retired() && at(i).has_stealable();
-        if (work_waits && idle.load(std::memory_order_acquire) > 0 &&
+        if (has_queued_work() && idle.load(std::memory_order_acquire) > 0 &&
             spinning.load(std::memory_order_acquire) == 0) {
-            if (injected_waits_since == clock::time_point{}) {
-                injected_waits_since = now;
-            } else if (now - injected_waits_since >= lost_wake_after) {
-                injected_waits_since = {};
+            if (work_waits_since == clock::time_point{}) {
+                work_waits_since = now;
+            } else if (now - work_waits_since >= lost_wake_after) {
+                work_waits_since = {};
                 waking.store(false, std::memory_order_release);
                 wakep();
                 acted = true;
             }
         } else {
-            injected_waits_since = {};
+            work_waits_since = {};
         }
 
         // Retire the stand-ins whose stuck proc moves again.

@@ -427,10 +427,7 @@ bool proc::has_ready_fibers() const noexcept {
 
 bool proc::has_work() noexcept {
     if (has_runnext() || !pinned_.empty() || qlen_.load(std::memory_order_relaxed) != 0) return true;
-    if (remote_.load(std::memory_order_relaxed) || rt_.has_injected()) return true;
-    for (std::size_t i = 0; i < rt_.size(); ++i)
-        if (rt_.at(i).has_stealable()) return true;
-    return false;
+    return remote_.load(std::memory_order_relaxed) || rt_.has_queued_work();
 }
 
 std::size_t proc::surrender() noexcept {

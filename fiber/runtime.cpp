@@ -104,6 +104,13 @@ void runtime::inject_batch(proc::queue_t& batch, std::size_t n) noexcept {
     wakep();
 }
 
+bool runtime::has_queued_work() noexcept {
+    if (has_injected()) return true;
+    for (std::size_t i = 0; i < size(); ++i)
+        if (at(i).has_stealable()) return true;
+    return false;
+}
+
 boost::fibers::context* runtime::take_injected() noexcept {
     std::lock_guard lk(inject_mu_);
     if (inject_.empty()) return nullptr;

@@ -148,6 +148,9 @@ private:
     goroutine* prev_ = nullptr;
     goroutine* next_ = nullptr;
 
+    /// This goroutine as a dump shows it; false if it is pooled, or kept
+    /// changing while read.
+    bool read_snapshot(snapshot& out) const noexcept;
     using visit_fn = void (*)(const snapshot&, void*);
     static void visit_all(visit_fn fn, void* arg);
 };

@@ -65,6 +65,8 @@ public:
     void inject_batch(proc::queue_t& batch, std::size_t n) noexcept;
     boost::fibers::context* take_injected() noexcept;
     bool has_injected() const noexcept { return inject_len_.load(std::memory_order_relaxed) != 0; }
+    /// Goroutines wait in the global queue or in some thread's local queue.
+    bool has_queued_work() noexcept;
     /// Goroutines woken by their timers wait at the front of the global
     /// queue, taken before anything else (proc::take_work): however busy
     /// the queues, a sleeper runs within a few picks of its timer firing.
