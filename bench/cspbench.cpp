@@ -407,12 +407,17 @@ double process_cpu_ns() {
 /// Each needs one fresh stack page, whose first touch is most of the cost:
 /// idle_1m_floor is that touch for a million pages (the mean of a sample
 /// before and after the run), idle_1m_floor_x our time as a multiple of it.
+/// Both the floor and the run touch memory the host has backed
+/// (warm_fresh_memory first): otherwise the run's 4 GB reads 1.6 to 7 s
+/// by what the host did last.
 /// idle_1m_cpu_per_g is the process's CPU time (all its threads) per
 /// goroutine over the same span: the start's cost on a busy machine, where
 /// threads that work beside the spawner do not shorten it.
 void idle_1m() {
     constexpr long n = 1'000'000;
     csp::procs();
+    // More than the run will touch; Go's idle_1m does the same (main.go).
+    csp_bench::warm_fresh_memory(n + n / 10, 64 * 1024);
     const double floor_before = first_touch_floor_ms(n);
     double start_ms = 0;
     csp::run([&] {

@@ -29,4 +29,16 @@ inline double first_touch_ns(std::size_t pages, std::size_t stride) {
     return std::chrono::duration<double, std::nano>(t1 - t0).count() / static_cast<double>(pages);
 }
 
+/// Touches `pages` fresh pages and frees them, untimed: afterwards the
+/// guest kernel holds that much free memory its host has backed. On a VM
+/// whose balloon reports free memory back to the host (virtio_balloon's
+/// free page reporting, 2 MiB blocks some 2 s after they are freed), the
+/// first touch of memory the host took back costs a host fault besides the
+/// guest's: 1.5 to 8 us per page here, against 1.5 to 2 for memory freed a
+/// moment ago, by whatever the host did last (bench/RESULTS.md, session 11).
+/// A start-up benchmark that touches gigabytes does this first, on every
+/// side it compares, so that its timed part pays the guest kernel's cost
+/// and not the host's mood.
+inline void warm_fresh_memory(std::size_t pages, std::size_t stride) { (void)first_touch_ns(pages, stride); }
+
 }  // namespace csp_bench
