@@ -111,6 +111,8 @@ int single_op_blocked(select_case& c, bool block, const clock::time_point* deadl
     parker self;
     self.reason = c.is_send ? wait_reason::chan_send : wait_reason::chan_receive;
     self.object = ch;
+    // No deadline: only a partner or a close, under ch->mu, can claim us.
+    self.sole_claimer = deadline == nullptr;
     waiter w;
     w.owner = &self;
     w.data = c.data;

@@ -225,6 +225,14 @@ void proc::enqueue_awakened(context* ctx) noexcept {
 }
 
 void proc::push_runnext(context* ctx) noexcept {
+    // Empty: a plain store. Only the owner (us) ever puts a goroutine in
+    // runnext; thieves and the monitor only take one out, and there is none
+    // to take, so nobody can write it between our load and our store. One
+    // locked instruction fewer per hand-off (Go CASes here).
+    if (runnext_.load(std::memory_order_relaxed) == nullptr) {
+        runnext_.store(ctx, std::memory_order_release);  // publishes ctx to a thief
+        return;
+    }
     // Exchange: a thief may have taken the old one meanwhile (steal_runnext).
     if (context* old = runnext_.exchange(ctx, std::memory_order_acq_rel)) push_local(old);  // wakes a thread
     // No wake-up for runnext itself (Go wakes one here): nearly always the

@@ -22,6 +22,11 @@
 //     else runs there, so the goroutine has switched away already.
 //  5. Only the claimer wakes: a goroutine parked with a deadline is woken by
 //     its timer only if the timer won the CAS (state == aborted).
+//  6. `sole_claimer`: the parker's one waiter sits in one queue, and nothing
+//     else (no timer, no other case) can claim it, so whoever claims it holds
+//     that queue's lock and has just unlinked the waiter: nobody races, and
+//     the claim is a plain store (Go's non-select sudog needs no selectDone
+//     CAS either). Set by the owner before it queues the waiter.
 #pragma once
 
 #include <atomic>
@@ -57,6 +62,12 @@ struct parker {
     parker() noexcept;
 
     bool try_claim(int value) noexcept {
+        // Invariant 6: the one claimer there can be, holding the one queue's
+        // lock; a plain store (one locked instruction fewer per hand-off).
+        if (sole_claimer) {
+            state.store(value, std::memory_order_release);
+            return true;
+        }
         int expected = waiting;
         return state.compare_exchange_strong(expected, value, std::memory_order_acq_rel,
                                              std::memory_order_acquire);
@@ -104,6 +115,7 @@ struct parker {
     const void* object = nullptr;             // what it waits on (a channel, a wait_group)
     wait_reason reason = wait_reason::none;   // ...and for what, as a goroutine dump says
     spin_mutex park_lock;                     // invariant 4
+    bool sole_claimer = false;                // invariant 6
 
 private:
     // Nobody else can hold or take park_lock yet: a claimer needs a queue
