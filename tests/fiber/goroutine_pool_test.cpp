@@ -255,11 +255,8 @@ std::size_t alive() { return csp::goroutine_states().size(); }
 // well below a burst. The threads: every scheduler thread the runtime has
 // started, stand-ins included (under ThreadSanitizer at one thread the
 // monitor may start all four), and two plain ones.
-std::size_t at_rest(std::size_t live) {
-    const csp::detail::runtime* rt = csp::detail::runtime::if_started();
-    const std::size_t threads = rt ? rt->size() : csp::procs() + csp::detail::runtime::max_standins;
-    return live + 1024 + 320 * (threads + 2);
-}
+std::size_t scheduler_threads() { return csp::detail::runtime::get().size(); }
+std::size_t at_rest(std::size_t live) { return live + 1024 + 320 * (scheduler_threads() + 2); }
 
 #if defined(__SANITIZE_THREAD__)
 constexpr int burst_size = 4'000;  // ThreadSanitizer counts each fiber as a thread, at most 8,128
@@ -298,7 +295,7 @@ TEST_P(GoroutinePool, FreeOsMemoryEndsThePoolsSurplusBeforeItReturns) {
         // next scheduling round: at_rest leaves room for those.
         EXPECT_LE(registered(), at_rest(before))
             << "alive before the burst: " << before << "; scheduler threads started: "
-            << csp::detail::runtime::if_started()->size() << "; pooled goroutines still ending: "
+            << scheduler_threads() << "; pooled goroutines still ending: "
             << csp::detail::idle_goroutines_ending();
         std::vector<std::atomic<int>> again(burst_size);
         burst(burst_size, again);
